@@ -1,0 +1,105 @@
+// Packet buffers: fixed-capacity buffers handed out by a per-shard PacketPool,
+// with headroom so each layer can prepend its header in place, and a `next` link
+// so data larger than one frame travels as a chain. One buffer travels the stack.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "base/check.h"
+
+namespace sn {
+
+class PacketPool;
+class Packet;
+
+struct PacketDeleter {
+  void operator()(Packet* p) const;
+};
+// Owns a packet and, through `next`, the rest of its chain.
+using PacketPtr = std::unique_ptr<Packet, PacketDeleter>;
+
+class Packet {
+ public:
+  Packet(const Packet&) = delete;
+  Packet& operator=(const Packet&) = delete;
+
+  std::byte* data() { return buf_ + head_; }
+  const std::byte* data() const { return buf_ + head_; }
+  uint32_t size() const { return len_; }
+  std::span<std::byte> bytes() { return {data(), len_}; }
+  std::span<const std::byte> bytes() const { return {data(), len_}; }
+
+  uint32_t headroom() const { return head_; }
+  uint32_t tailroom() const { return cap_ - head_ - len_; }
+  uint32_t capacity() const { return cap_; }
+
+  // Grows the packet at the front and returns the new first byte.
+  // REQUIRES: headroom() >= n.
+  std::byte* prepend(uint32_t n) {
+    SN_CHECK(n <= head_);
+    head_ -= n;
+    len_ += n;
+    return data();
+  }
+  // Grows the packet at the back and returns the first new byte.
+  // REQUIRES: tailroom() >= n.
+  std::byte* append(uint32_t n) {
+    SN_CHECK(n <= tailroom());
+    std::byte* p = data() + len_;
+    len_ += n;
+    return p;
+  }
+  // Removes n bytes from the front (a header that has been parsed).
+  void trim_front(uint32_t n) {
+    SN_CHECK(n <= len_);
+    head_ += n;
+    len_ -= n;
+  }
+  // Keeps only the first n bytes (drops link-layer padding, trailing garbage).
+  void truncate(uint32_t n) {
+    SN_CHECK(n <= len_);
+    len_ = n;
+  }
+  // Empties the packet, leaving `headroom` bytes in front.
+  void reset(uint32_t headroom) {
+    SN_CHECK(headroom <= cap_);
+    head_ = headroom;
+    len_ = 0;
+  }
+
+  // Chains. The head of a chain owns every later link.
+  Packet* next() const { return next_; }
+  // Appends `tail` (itself possibly a chain) at the end of this chain.
+  void append_chain(PacketPtr tail);
+  // Detaches and returns everything after this packet.
+  PacketPtr take_next();
+  uint32_t chain_size() const;  // bytes in this packet and every later link
+  uint32_t chain_count() const;
+
+  // Which interface a received frame came in on, or a sent one goes out of.
+  uint16_t iface = 0;
+
+ private:
+  friend class PacketPool;
+  friend struct PacketDeleter;
+  Packet() = default;
+
+  PacketPool* pool_ = nullptr;
+  std::byte* buf_ = nullptr;
+  Packet* next_ = nullptr;
+  uint32_t cap_ = 0;
+  uint32_t head_ = 0;
+  uint32_t len_ = 0;
+  uint32_t index_ = 0;
+};
+
+// Copies `out.size()` bytes starting `offset` bytes into the chain.
+// REQUIRES: offset + out.size() <= head.chain_size().
+void chain_copy_out(const Packet& head, uint32_t offset, std::span<std::byte> out);
+// Keeps the first `n` bytes of the chain and releases the links past them.
+void chain_truncate(Packet& head, uint32_t n);
+
+}  // namespace sn

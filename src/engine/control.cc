@@ -1,0 +1,136 @@
+// The control socket, server and client.
+#include "engine/control.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace sn {
+
+namespace {
+
+bool make_address(const std::string& path, sockaddr_un* addr, std::string* why) {
+  std::memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr->sun_path)) {
+    *why = "control socket path too long: " + path;
+    return false;
+  }
+  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path,
+                                                            Handler handler, std::string* why) {
+  std::unique_ptr<ControlServer> s(new ControlServer());
+  s->path_ = path;
+  s->handler_ = std::move(handler);
+  sockaddr_un addr;
+  if (!make_address(path, &addr, why)) return Error{Errc::kInvalidArgument, "bad control path"};
+  auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) ::mkdir(path.substr(0, slash).c_str(), 0755);
+  s->fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s->fd_ < 0) {
+    *why = std::string("cannot create the control socket: ") + std::strerror(errno);
+    return Error{Errc::kIo, "control socket"};
+  }
+  ::unlink(path.c_str());  // a stale socket left by an engine that died
+  if (::bind(s->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(s->fd_, 16) != 0) {
+    *why = "cannot listen on " + path + ": " + std::strerror(errno);
+    return Error{Errc::kIo, "control socket"};
+  }
+  if (::pipe2(s->wake_, O_CLOEXEC) != 0) {
+    *why = std::string("pipe: ") + std::strerror(errno);
+    return Error{Errc::kIo, "control socket"};
+  }
+  s->thread_ = std::thread([p = s.get()] { p->serve(); });
+  return s;
+}
+
+ControlServer::~ControlServer() {
+  if (thread_.joinable()) {
+    char c = 0;
+    (void)!::write(wake_[1], &c, 1);
+    thread_.join();
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  for (int fd : wake_)
+    if (fd >= 0) ::close(fd);
+}
+
+void ControlServer::serve() {
+  for (;;) {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    // One short command line; a slow or silent client gets a second, no more.
+    timeval tv{1, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    std::string cmd;
+    char buf[256];
+    while (cmd.size() < 1024 && cmd.find('\n') == std::string::npos) {
+      ssize_t n = ::read(c, buf, sizeof(buf));
+      if (n <= 0) break;
+      cmd.append(buf, static_cast<size_t>(n));
+    }
+    if (auto nl = cmd.find('\n'); nl != std::string::npos) cmd.resize(nl);
+    std::string answer = handler_(cmd);
+    size_t done = 0;
+    while (done < answer.size()) {
+      ssize_t n = ::write(c, answer.data() + done, answer.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::close(c);
+  }
+}
+
+Result<std::string> control_request(const std::string& path, const std::string& command,
+                                    std::string* why) {
+  sockaddr_un addr;
+  if (!make_address(path, &addr, why)) return Error{Errc::kInvalidArgument, "bad control path"};
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *why = std::string("socket: ") + std::strerror(errno);
+    return Error{Errc::kIo, "control socket"};
+  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    *why = "no engine answers on " + path + " (" + std::strerror(errno) +
+           "); is `shardnet run` running, and is --control the same?";
+    ::close(fd);
+    return Error{Errc::kIo, "control socket"};
+  }
+  std::string line = command + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  std::string answer;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+}  // namespace sn

@@ -1,0 +1,49 @@
+// The port interface: a network device seen as burst receive and burst
+// transmit of Ethernet frames. Implementations: the in-memory wire (tests,
+// simulation, the demo), Linux TAP, and wrappers such as the fault injector.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "base/counter.h"
+#include "base/time.h"
+#include "buf/pool.h"
+#include "wire/address.h"
+
+namespace sn {
+
+struct PortCounters {
+  Counter rx_frames, rx_bytes, tx_frames, tx_bytes;
+  Counter rx_no_buffer;  // a frame was waiting but the pool was empty
+  Counter rx_errors;     // the device reported an error on receive
+  Counter tx_errors;     // the device refused a frame
+  Counter tx_oversize;   // a frame larger than the device's MTU plus headers
+};
+
+class Port {
+ public:
+  virtual ~Port() = default;
+
+  // Receives up to out.size() frames into packets from `pool`; returns how many.
+  virtual size_t rx_burst(PacketPool& pool, std::span<PacketPtr> out, Instant now) = 0;
+  // Sends every frame in `frames` (single packets, not chains) and releases
+  // them; a frame the device cannot take is dropped and counted. Returns how
+  // many were handed to the device.
+  virtual size_t tx_burst(std::span<PacketPtr> frames, Instant now) = 0;
+
+  virtual MacAddress mac() const = 0;
+  // The IP MTU: the largest IPv4 datagram a frame on this port carries.
+  virtual uint32_t mtu() const = 0;
+  // A file descriptor that becomes readable when frames arrive, or -1 if the
+  // port has none (then an idle shard wakes on its timers only).
+  virtual int wait_fd() const { return -1; }
+  // The earliest time this port has work to do without new input (a delayed
+  // frame coming due), or Instant::never().
+  virtual Instant next_event() const { return Instant::never(); }
+
+  virtual const PortCounters& counters() const = 0;
+};
+
+}  // namespace sn

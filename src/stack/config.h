@@ -1,0 +1,50 @@
+// Configuration of one shard's stack: its interfaces and the bounds of every
+// table and queue it keeps.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "base/time.h"
+#include "wire/address.h"
+
+namespace sn {
+
+struct ArpConfig {
+  Duration entry_ttl = Duration::seconds(60);  // a resolved entry is trusted this long
+  Duration retry_interval = Duration::seconds(1);
+  uint32_t max_retries = 3;         // requests sent before giving up on a next hop
+  uint32_t cache_size = 256;        // entries, resolved or pending
+  uint32_t pending_per_entry = 16;  // packets waiting for one next hop
+  uint32_t pending_total = 256;     // packets waiting for any next hop
+};
+
+// RFC 791 §3.2 / RFC 815; bounds per DESIGN "every reassembly buffer has a bound".
+struct ReassemblyConfig {
+  uint32_t max_datagrams = 64;               // datagrams being reassembled at once
+  uint32_t max_fragments = 64;               // fragments of one datagram (at most 64)
+  uint32_t max_buffers = 1024;               // packet buffers held by all of them
+  Duration timeout = Duration::seconds(30);  // RFC 1122 §3.3.2 suggests 60-120s; Linux uses 30s
+};
+
+struct IcmpConfig {
+  uint32_t error_rate = 1000;  // ICMP errors per second (token bucket refill), RFC 1812 §4.3.2.8
+  uint32_t error_burst = 50;   // bucket depth
+};
+
+struct UdpConfig {
+  uint32_t rx_queue = 256;  // datagrams waiting in one socket
+};
+
+struct StackConfig {
+  ArpConfig arp;
+  ReassemblyConfig reassembly;
+  IcmpConfig icmp;
+  UdpConfig udp;
+  uint8_t default_ttl = 64;
+  uint32_t tx_batch = 32;  // frames gathered before a port's tx_burst
+  uint32_t rx_burst = 32;
+};
+
+}  // namespace sn

@@ -1,0 +1,63 @@
+// The counters of one shard's stack: traffic in and out, and one counter per
+// drop reason, each named so `shardnet stats` can show it. Written only by the
+// shard's thread, readable from any (see base/counter.h).
+#pragma once
+
+#include "base/counter.h"
+
+namespace sn {
+
+// X(name): traffic and events.
+#define SN_STACK_TRAFFIC_COUNTERS(X)                                                              \
+  X(rx_frames)                                                                                    \
+  X(rx_bytes) X(tx_frames) X(tx_bytes) X(ip_rx_datagrams) X(ip_tx_datagrams) X(ip_tx_fragments)   \
+      X(ip_reassembled) X(arp_rx) X(arp_tx_requests) X(arp_tx_replies) X(arp_resolved) X(icmp_rx) \
+          X(icmp_tx) X(icmp_echo_replies) X(icmp_tx_unreachable) X(icmp_tx_time_exceeded)         \
+              X(udp_rx_datagrams) X(udp_tx_datagrams) X(tx_batches)
+
+// X(name): one per reason a packet is dropped. Names read "where_why".
+#define SN_STACK_DROP_COUNTERS(X)                                                                 \
+  X(eth_truncated)                                                                                \
+  X(eth_unsupported) X(eth_not_for_us) X(eth_unknown_type) X(arp_malformed) X(arp_unsupported)    \
+      X(arp_bad_sender) X(arp_conflict) X(arp_pending_full) X(arp_unresolved) X(arp_cache_full)   \
+          X(ip_truncated) X(ip_bad_version) X(ip_bad_header_length) X(ip_bad_total_length)        \
+              X(ip_bad_option) X(ip_bad_checksum) X(ip_bad_source) X(ip_not_for_us)               \
+                  X(ip_unknown_protocol) X(ip_no_route) X(ip_df_too_big) X(ip_too_big)            \
+                      X(frag_duplicate) X(frag_overlap) X(frag_bad_length) X(frag_too_big)        \
+                          X(frag_too_many) X(frag_inconsistent) X(frag_timeout) X(frag_evicted)   \
+                              X(frag_memory) X(icmp_truncated) X(icmp_bad_checksum)               \
+                                  X(icmp_broadcast_echo) X(icmp_rate_limited)                     \
+                                      X(icmp_unhandled_type) X(udp_truncated) X(udp_bad_length)   \
+                                          X(udp_bad_checksum) X(udp_no_port) X(udp_rx_queue_full) \
+                                              X(no_buffer) X(tx_port_full)
+
+struct StackCounters {
+#define SN_DECLARE(name) Counter name;
+  SN_STACK_TRAFFIC_COUNTERS(SN_DECLARE)
+  struct Drops {
+    SN_STACK_DROP_COUNTERS(SN_DECLARE)
+  } drop;
+#undef SN_DECLARE
+
+  // Calls f(name, value) for every traffic counter, then every drop counter
+  // (named "drop_<reason>"), in a fixed order.
+  template <typename F>
+  void for_each(F&& f) const {
+#define SN_VISIT(name) f(#name, name.get());
+    SN_STACK_TRAFFIC_COUNTERS(SN_VISIT)
+#undef SN_VISIT
+#define SN_VISIT(name) f("drop_" #name, drop.name.get());
+    SN_STACK_DROP_COUNTERS(SN_VISIT)
+#undef SN_VISIT
+  }
+
+  uint64_t total_drops() const {
+    uint64_t n = 0;
+#define SN_SUM(name) n += drop.name.get();
+    SN_STACK_DROP_COUNTERS(SN_SUM)
+#undef SN_SUM
+    return n;
+  }
+};
+
+}  // namespace sn

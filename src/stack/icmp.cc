@@ -1,0 +1,156 @@
+// ICMP echo and errors.
+#include "stack/icmp.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "stack/chain_checksum.h"
+#include "stack/stack.h"
+#include "wire/bytes.h"
+#include "wire/icmp.h"
+#include "wire/ipv4.h"
+
+namespace sn {
+
+namespace {
+// Types that are themselves errors: never answered with an error (§3.2.2).
+bool is_error_type(uint8_t type) {
+  return type == kIcmpDestUnreachable || type == 4 /* source quench */ ||
+         type == 5 /* redirect */ || type == kIcmpTimeExceeded ||
+         type == 12 /* parameter problem */;
+}
+}  // namespace
+
+Icmp::Icmp(Stack& stack, const IcmpConfig& config)
+    : stack_(stack), config_(config), tokens_(config.error_burst), refilled_(stack.now()) {}
+
+void Icmp::receive(const Ipv4Meta& meta, PacketPtr message) {
+  StackCounters& c = stack_.counters();
+  // The 8-byte header is in the first link: a fragment other than the last
+  // carries at least 8 bytes.
+  auto icmp = IcmpView::parse(message->bytes());
+  if (!icmp) {
+    c.drop.icmp_truncated.inc();
+    return;
+  }
+  Checksum sum;
+  checksum_chain(sum, *message);
+  if (sum.finish() != 0) {
+    c.drop.icmp_bad_checksum.inc();
+    return;
+  }
+  c.icmp_rx.inc();
+  if (icmp->type() == kIcmpEchoReply && on_echo_reply_) {
+    on_echo_reply_(on_echo_reply_arg_, meta, *message);
+    return;
+  }
+  if (icmp->type() != kIcmpEchoRequest) {
+    // Echo replies and errors have no consumer yet on this stack.
+    c.drop.icmp_unhandled_type.inc();
+    return;
+  }
+  // RFC 1122 §3.2.2.6 lets a host ignore echo requests to a broadcast
+  // address; Linux does by default (icmp_echo_ignore_broadcasts), and so do we.
+  if (meta.broadcast) {
+    c.drop.icmp_broadcast_echo.inc();
+    return;
+  }
+  // The reply reuses the request's buffers: change the type, patch the
+  // checksum incrementally (RFC 1624), swap the addresses.
+  std::byte* h = message->data();
+  const uint16_t old_word = load16(h);
+  h[0] = std::byte{kIcmpEchoReply};
+  store16(h + 2, checksum_adjust(load16(h + 2), old_word, load16(h)));
+  Ipv4::Send s;
+  s.src = meta.dst;
+  s.dst = meta.src;
+  s.protocol = kIpProtoIcmp;
+  s.tos = meta.tos;
+  if (stack_.ipv4().send(s, std::move(message))) {
+    c.icmp_tx.inc();
+    c.icmp_echo_replies.inc();
+  }
+}
+
+Result<void> Icmp::send_echo_request(Ipv4Address dst, uint16_t id, uint16_t seq,
+                                     std::span<const std::byte> data) {
+  PacketPool& pool = stack_.pool();
+  const uint32_t len = static_cast<uint32_t>(IcmpHeader::kSize + data.size());
+  if (len > 65535 - 20) return Error{Errc::kTooBig, "echo request larger than a datagram"};
+  PacketPtr p = pool.alloc_chain(len, pool.buffer_size() - pool.headroom());
+  if (!p) {
+    stack_.counters().drop.no_buffer.inc();
+    return Error{Errc::kNoBuffers, "packet pool exhausted"};
+  }
+  // Payload first (it may span links), then the header with its checksum.
+  uint32_t at = 0;
+  for (Packet* q = p.get(); q; q = q->next()) {
+    uint32_t skip = q == p.get() ? IcmpHeader::kSize : 0;
+    std::memcpy(q->data() + skip, data.data() + at, q->size() - skip);
+    at += q->size() - skip;
+  }
+  Checksum sum;
+  checksum_chain(sum, *p, IcmpHeader::kSize);
+  IcmpHeader h{kIcmpEchoRequest, 0, (uint32_t{id} << 16) | seq};
+  h.emit(std::span<std::byte>(p->data(), IcmpHeader::kSize), sum.sum());
+  Ipv4::Send s;
+  s.dst = dst;
+  s.protocol = kIpProtoIcmp;
+  auto r = stack_.ipv4().send(s, std::move(p));
+  if (r) stack_.counters().icmp_tx.inc();
+  return r;
+}
+
+bool Icmp::take_token() {
+  Instant now = stack_.now();
+  if (now > refilled_) {
+    double add = static_cast<double>((now - refilled_).ns()) * 1e-9 * config_.error_rate;
+    tokens_ = std::min<double>(config_.error_burst, tokens_ + add);
+    refilled_ = now;
+  }
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+void Icmp::send_error(uint8_t type, uint8_t code, const Ipv4Meta& meta, const Packet& original,
+                      uint32_t rest) {
+  StackCounters& c = stack_.counters();
+  // RFC 1122 §3.2.2: no error about an error, about a datagram sent to a
+  // broadcast or multicast address, or from a source that is not one host.
+  if (meta.broadcast || meta.dst.is_multicast() || meta.dst.is_broadcast()) return;
+  if (meta.src.is_any() || meta.src.is_broadcast() || meta.src.is_multicast() ||
+      meta.src.is_loopback())
+    return;
+  if (meta.protocol == kIpProtoIcmp) {
+    if (original.size() <= meta.header_length) return;
+    if (is_error_type(static_cast<uint8_t>(original.data()[meta.header_length]))) return;
+  }
+  if (!take_token()) {
+    c.drop.icmp_rate_limited.inc();
+    return;
+  }
+  // RFC 792: quote the IP header and the first 64 bits of its data.
+  const uint32_t quote = std::min<uint32_t>(original.chain_size(), meta.header_length + 8u);
+  PacketPtr p = stack_.pool().alloc();
+  if (!p) {
+    c.drop.no_buffer.inc();
+    return;
+  }
+  std::byte* h = p->append(IcmpHeader::kSize + quote);
+  chain_copy_out(original, 0, std::span<std::byte>(h + IcmpHeader::kSize, quote));
+  Checksum payload;
+  payload.add(std::span<const std::byte>(h + IcmpHeader::kSize, quote));
+  IcmpHeader{type, code, rest}.emit(std::span<std::byte>(h, IcmpHeader::kSize), payload.sum());
+  Ipv4::Send s;
+  s.src = meta.dst;
+  s.dst = meta.src;
+  s.protocol = kIpProtoIcmp;
+  if (stack_.ipv4().send(s, std::move(p))) {
+    c.icmp_tx.inc();
+    if (type == kIcmpDestUnreachable) c.icmp_tx_unreachable.inc();
+    if (type == kIcmpTimeExceeded) c.icmp_tx_time_exceeded.inc();
+  }
+}
+
+}  // namespace sn

@@ -1,0 +1,143 @@
+// The shard's stack: Ethernet demultiplexing, the poll loop body, and
+// transmit batching.
+#include "stack/stack.h"
+
+#include "wire/ethernet.h"
+
+namespace sn {
+
+Stack::Stack(const StackConfig& config, PacketPool& pool, Instant now, uint64_t seed)
+    : config_(config),
+      pool_(pool),
+      now_(now),
+      timers_(now),
+      rng_(seed),
+      arp_(*this, config.arp),
+      ipv4_(*this, config.reassembly),
+      icmp_(*this, config.icmp),
+      udp_(*this, config.udp) {
+  SN_CHECK(config_.rx_burst <= rx_.size());
+}
+
+Stack::~Stack() = default;
+
+uint16_t Stack::add_interface(Port& port, Ipv4Prefix address) {
+  auto ifc = std::make_unique<Interface>();
+  ifc->index = static_cast<uint16_t>(ifaces_.size());
+  ifc->port = &port;
+  ifc->mac = port.mac();
+  ifc->address = address;
+  ifc->mtu = port.mtu();
+  ifc->tx.reserve(config_.tx_batch);
+  routes_.add(Route{address, ifc->index, std::nullopt});
+  ifaces_.push_back(std::move(ifc));
+  return ifaces_.back()->index;
+}
+
+Result<void> Stack::set_gateway(Ipv4Address gateway) {
+  for (auto& ifc : ifaces_) {
+    if (ifc->address.contains(gateway)) {
+      routes_.add(Route{Ipv4Prefix{Ipv4Address::any(), 0}, ifc->index, gateway});
+      return ok();
+    }
+  }
+  return Error{Errc::kUnreachable, "the gateway is not on a connected subnet"};
+}
+
+Interface* Stack::iface_with_address(Ipv4Address a) {
+  for (auto& ifc : ifaces_)
+    if (ifc->address.address == a) return ifc.get();
+  return nullptr;
+}
+
+void Stack::start(Instant now) {
+  now_ = now;
+  for (auto& ifc : ifaces_)
+    arp_.announce(*ifc);
+  flush();
+}
+
+size_t Stack::poll(Instant now) {
+  now_ = now;
+  size_t work = 0;
+  for (auto& ifc : ifaces_) {
+    size_t n = ifc->port->rx_burst(pool_, std::span<PacketPtr>(rx_.data(), config_.rx_burst), now);
+    for (size_t i = 0; i < n; ++i) {
+      rx_[i]->iface = ifc->index;
+      receive(std::move(rx_[i]), now);
+    }
+    work += n;
+  }
+  work += timers_.advance(now);
+  flush();
+  return work;
+}
+
+void Stack::receive(PacketPtr frame, Instant now) {
+  now_ = now;
+  counters_.rx_frames.inc();
+  counters_.rx_bytes.inc(frame->size());
+  SN_CHECK(frame->iface < ifaces_.size());
+  Interface& ifc = *ifaces_[frame->iface];
+  auto eth = EthernetView::parse(frame->bytes());
+  if (!eth) {
+    if (eth.error() == ParseError::kTruncated)
+      counters_.drop.eth_truncated.inc();
+    else
+      counters_.drop.eth_unsupported.inc();
+    return;
+  }
+  // Untagged frames, or priority-tagged ones (VLAN ID 0, 802.1Q §9.6).
+  if (eth->vlan_count() > 0 && (*eth->vlan_tci() & 0x0fff) != 0) {
+    counters_.drop.eth_unsupported.inc();
+    return;
+  }
+  const MacAddress dst = eth->dst();
+  if (dst != ifc.mac && !dst.is_broadcast()) {
+    counters_.drop.eth_not_for_us.inc();
+    return;
+  }
+  switch (eth->ethertype()) {
+    case kEtherTypeArp:
+      arp_.receive(ifc, eth->payload());
+      return;
+    case kEtherTypeIpv4:
+      frame->trim_front(static_cast<uint32_t>(eth->header_size()));
+      ipv4_.receive(ifc, std::move(frame));
+      return;
+    default:
+      counters_.drop.eth_unknown_type.inc();
+      return;
+  }
+}
+
+void Stack::transmit(uint16_t iface, PacketPtr frame) {
+  Interface& ifc = *ifaces_[iface];
+  frame->iface = iface;
+  ifc.tx.push_back(std::move(frame));
+  if (ifc.tx.size() >= config_.tx_batch) flush(ifc);
+}
+
+void Stack::flush() {
+  for (auto& ifc : ifaces_)
+    if (!ifc->tx.empty()) flush(*ifc);
+}
+
+void Stack::flush(Interface& ifc) {
+  for (const PacketPtr& p : ifc.tx) {
+    counters_.tx_frames.inc();
+    counters_.tx_bytes.inc(p->size());
+  }
+  counters_.tx_batches.inc();
+  ifc.port->tx_burst(std::span<PacketPtr>(ifc.tx), now_);
+  ifc.tx.clear();
+}
+
+Instant Stack::next_event() const {
+  Instant next = timers_.next_deadline();
+  for (const auto& ifc : ifaces_)
+    next = std::min(next, ifc->port->next_event());
+  return next;
+}
+
+}  // namespace sn
