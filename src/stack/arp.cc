@@ -8,6 +8,10 @@
 
 namespace sn {
 
+namespace {
+constexpr Duration kDefendInterval = Duration::seconds(10);  // RFC 5227 §1.1 DEFEND_INTERVAL
+}
+
 Arp::Arp(Stack& stack, const ArpConfig& config)
     : stack_(stack), config_(config), entries_(new Entry[config.cache_size]) {
   for (uint32_t i = 0; i < config_.cache_size; ++i) {
@@ -120,9 +124,16 @@ void Arp::receive(Interface& ifc, std::span<const std::byte> bytes) {
     return;
   }
   if (p.spa == ifc.address.address && !p.spa.is_any()) {
-    // Someone else claims our address (RFC 5227 §2.4). Defend it once.
+    // Someone else claims our address (RFC 5227 §2.4 (c)). Defend it with one
+    // announcement, and at most once per DEFEND_INTERVAL: a stream of
+    // conflicting packets must not turn into a stream of broadcasts.
     c.drop.arp_conflict.inc();
-    if (p.sha != ifc.mac) announce(ifc);
+    const Instant now = stack_.now();
+    if (p.sha != ifc.mac &&
+        (!ifc.arp_defended || now - *ifc.arp_defended >= kDefendInterval)) {
+      ifc.arp_defended = now;
+      announce(ifc);
+    }
     return;
   }
   bool for_us = p.tpa == ifc.address.address;

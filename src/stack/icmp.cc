@@ -117,8 +117,10 @@ void Icmp::send_error(uint8_t type, uint8_t code, const Ipv4Meta& meta, const Pa
                       uint32_t rest) {
   StackCounters& c = stack_.counters();
   // RFC 1122 §3.2.2: no error about an error, about a datagram sent to a
-  // broadcast or multicast address, or from a source that is not one host.
-  if (meta.broadcast || meta.dst.is_multicast() || meta.dst.is_broadcast()) return;
+  // broadcast or multicast address (IP or link layer), or from a source that
+  // is not one host.
+  if (meta.broadcast || meta.link_broadcast || meta.dst.is_multicast() || meta.dst.is_broadcast())
+    return;
   if (meta.src.is_any() || meta.src.is_broadcast() || meta.src.is_multicast() ||
       meta.src.is_loopback())
     return;

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "base/time.h"
 #include "buf/packet.h"
 #include "port/port.h"
 #include "wire/address.h"
@@ -18,6 +20,7 @@ struct Interface {
   Ipv4Prefix address;  // our address and the connected subnet
   uint32_t mtu = 1500;
   std::vector<PacketPtr> tx;  // capacity reserved up front: pushing never allocates
+  std::optional<Instant> arp_defended;  // when we last defended our address (RFC 5227 §2.4)
 
   // True for the limited broadcast address and this subnet's directed broadcast.
   bool is_broadcast(Ipv4Address a) const {

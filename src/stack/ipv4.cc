@@ -18,7 +18,7 @@ Ipv4::Ipv4(Stack& stack, const ReassemblyConfig& reassembly)
 
 // RFC 1122 §3.2.1: validate, then accept datagrams for one of our addresses
 // (the weak host model, §3.3.4.2) or a broadcast address of the interface.
-void Ipv4::receive(Interface& ifc, PacketPtr packet) {
+void Ipv4::receive(Interface& ifc, PacketPtr packet, bool link_broadcast) {
   StackCounters& c = stack_.counters();
   auto ip = Ipv4View::parse(packet->bytes());
   if (!ip) {
@@ -59,7 +59,7 @@ void Ipv4::receive(Interface& ifc, PacketPtr packet) {
   c.ip_rx_datagrams.inc();
   Ipv4Meta meta{src,       dst,       ip->protocol(),
                 ip->ttl(), ip->tos(), static_cast<uint16_t>(ip->header_length()),
-                ifc.index, broadcast};
+                ifc.index, broadcast, link_broadcast};
   packet->truncate(ip->total_length());  // drop link-layer padding
   if (ip->is_fragment()) {
     packet = reassembler_.add(*ip, std::move(packet));

@@ -26,7 +26,8 @@ struct Ipv4Meta {
   uint8_t tos = 0;
   uint16_t header_length = 0;
   uint16_t iface = 0;
-  bool broadcast = false;  // sent to a broadcast address
+  bool broadcast = false;       // sent to a broadcast address
+  bool link_broadcast = false;  // came in a link-layer broadcast or multicast frame
 };
 
 class Ipv4 {
@@ -42,8 +43,9 @@ class Ipv4 {
 
   Ipv4(Stack& stack, const ReassemblyConfig& reassembly);
 
-  // Handles a received packet whose data starts at the IPv4 header.
-  void receive(Interface& ifc, PacketPtr packet);
+  // Handles a received packet whose data starts at the IPv4 header;
+  // `link_broadcast`: its frame was sent to a broadcast or multicast MAC.
+  void receive(Interface& ifc, PacketPtr packet, bool link_broadcast = false);
   // Sends `payload` (a chain; data at the transport header), fragmenting it
   // when it exceeds the MTU of the interface the route picks.
   Result<void> send(const Send& s, PacketPtr payload);

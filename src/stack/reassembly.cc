@@ -219,6 +219,9 @@ void Reassembler::on_timeout(Datagram* d) {
     meta.dst = d->dst;
     meta.protocol = d->protocol;
     meta.header_length = d->first_header_length;
+    // Only datagrams to one of our addresses or to a broadcast address get
+    // this far: one to none of ours was a broadcast, and gets no error.
+    meta.broadcast = stack_.iface_with_address(d->dst) == nullptr;
     stack_.icmp().send_error(kIcmpTimeExceeded, kIcmpReassemblyTimeExceeded, meta, *first);
     first->trim_front(d->first_header_length);
   }

@@ -103,7 +103,7 @@ void Stack::receive(PacketPtr frame, Instant now) {
       return;
     case kEtherTypeIpv4:
       frame->trim_front(static_cast<uint32_t>(eth->header_size()));
-      ipv4_.receive(ifc, std::move(frame));
+      ipv4_.receive(ifc, std::move(frame), dst.is_multicast());
       return;
     default:
       counters_.drop.eth_unknown_type.inc();

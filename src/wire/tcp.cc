@@ -106,7 +106,7 @@ Parsed<TcpOptions> TcpOptions::parse(std::span<const std::byte> options) {
       continue;
     }
     // RFC 9293 §3.2: every other option has a length octet counting kind and
-    // length; RFC 9293 §3.10.7 / RFC 1122 §4.2.2.5 let us skip unknown kinds.
+    // length, and options we do not implement are ignored (RFC 1122 §4.2.2.5).
     if (i + 1 >= end) return ParseError::kBadOption;
     const uint8_t len = load8(b + i + 1);
     if (len < 2 || len > end - i) return ParseError::kBadOption;

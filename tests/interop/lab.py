@@ -1,0 +1,181 @@
+"""A lab for interop tests: a network namespace this test makes, the engine on
+a TAP device inside it, the Linux side of the TAP addressed, a tshark capture
+of everything on the link, and everything removed afterwards.
+
+Only addresses inside the namespace are ever a target. Needs root: without it
+a test exits 77, which ctest reports as skipped, loudly.
+"""
+import ctypes
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+SKIP = 77
+CLONE_NEWNET = 0x40000000
+
+
+def require_root():
+    if os.geteuid() != 0:
+        print("SKIPPED: interop tests need root (network namespaces, TAP); CI runs them as root",
+              file=sys.stderr)
+        sys.exit(SKIP)
+
+
+def sh(cmd, check=True, **kw):
+    return subprocess.run(cmd, shell=True, check=check, text=True, capture_output=True, **kw)
+
+
+class Lab:
+    """with Lab(binary, services=[...]) as lab: ... -- the engine at lab.engine_ip."""
+
+    def __init__(self, binary, services=(), iface_opts="", tag="t", capture=True, extra_args=()):
+        self.binary = binary
+        self.services = list(services)
+        self.iface_opts = iface_opts
+        self.ns = f"sn-{tag}-{os.getpid()}"
+        self.tap = f"sn{tag}{os.getpid() % 10000}"[:15]
+        self.linux_ip = "10.214.0.1"
+        self.engine_ip = "10.214.0.2"
+        self.engine_mac = "02:5e:00:00:00:02"
+        self.control = f"/tmp/shardnet-{self.ns}.sock"
+        self.pcap = f"/tmp/{self.ns}.pcap"
+        self.capture = capture
+        self.extra_args = list(extra_args)
+        self.engine = None
+        self.tshark = None
+
+    def __enter__(self):
+        sh(f"ip netns add {self.ns}")
+        fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        os.close(fd)
+        sh("ip link set lo up")
+        args = [self.binary, "run", "--iface",
+                f"tap:{self.tap},mac={self.engine_mac}{self.iface_opts}",
+                "--ip", f"{self.engine_ip}/24", "--name", self.ns, "--control", self.control,
+                "--seed", "7"] + self.extra_args
+        for s in self.services:
+            args += ["--service", s]
+        self.engine = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
+        deadline = time.time() + 10
+        # (/sys/class/net shows the namespace sysfs was mounted in, so ask ip.)
+        while (sh(f"ip link show dev {self.tap}", check=False).returncode != 0
+               or not os.path.exists(self.control)):
+            if self.engine.poll() is not None or time.time() > deadline:
+                raise RuntimeError("engine did not start: " + self.engine.stdout.read())
+            time.sleep(0.02)
+        sh(f"ip addr add {self.linux_ip}/24 dev {self.tap}")
+        sh(f"ip link set {self.tap} up")
+        if self.capture:
+            self.tshark = subprocess.Popen(
+                ["tshark", "-q", "-i", self.tap, "-w", self.pcap],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            # Wait for tshark to start capturing.
+            deadline = time.time() + 15
+            while not os.path.exists(self.pcap) and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+        return self
+
+    def stop_engine(self):
+        """SIGTERM; returns (exit code, output)."""
+        if self.engine.poll() is None:
+            self.engine.send_signal(signal.SIGTERM)
+            try:
+                self.engine.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.engine.kill()
+                self.engine.wait()
+                return -1, self.engine.stdout.read()
+        return self.engine.returncode, self.engine.stdout.read()
+
+    def __exit__(self, *exc):
+        if self.tshark:
+            self.tshark.send_signal(signal.SIGINT)
+            try:
+                self.tshark.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.tshark.kill()
+        if self.engine and self.engine.poll() is None:
+            self.stop_engine()
+        sh(f"ip netns del {self.ns}", check=False)
+        return False
+
+    # ----- probes -----
+
+    def stats(self):
+        out = sh(f"{self.binary} stats --json --control {self.control}").stdout
+        return json.loads(out)
+
+    def counters(self):
+        return self.stats()["shards"][0]["counters"]
+
+    def ping(self, size, count=5):
+        r = sh(f"ping -n -c {count} -i 0.2 -W 2 -s {size} {self.engine_ip}", check=False)
+        for line in r.stdout.splitlines():
+            if "received" in line:
+                return int(line.split(",")[1].split()[0]), line
+        return 0, r.stdout + r.stderr
+
+    def udp_socket(self, timeout=2.0):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(timeout)
+        return s
+
+    def malformed_in_capture(self):
+        """Engine-sent packets that tshark calls malformed, or flags with bad
+        checksums or expert warnings/errors. Returns a list of lines."""
+        if not self.capture:
+            return []
+        if self.tshark and self.tshark.poll() is None:
+            time.sleep(0.5)
+            self.tshark.send_signal(signal.SIGINT)
+            self.tshark.wait(timeout=10)
+            self.tshark = None
+        flt = (f"eth.src == {self.engine_mac} && (_ws.malformed || _ws.expert.severity >= warning"
+               " || ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\""
+               " || icmp.checksum.status == \"Bad\")")
+        r = sh(f"tshark -r {self.pcap} -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE "
+               f"-Y '{flt}'", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("tshark failed: " + r.stderr)
+        return [l for l in r.stdout.splitlines() if l.strip()]
+
+    def engine_packets_in_capture(self):
+        r = sh(f"tshark -r {self.pcap} -Y 'eth.src == {self.engine_mac}'", check=False)
+        return len([l for l in r.stdout.splitlines() if l.strip()])
+
+
+def binary_from_argv():
+    if len(sys.argv) < 2:
+        print("usage: test.py PATH/TO/shardnet", file=sys.stderr)
+        sys.exit(2)
+    return os.path.abspath(sys.argv[1])
+
+
+class Checks:
+    """Collects named checks, prints each, and exits non-zero if any failed."""
+
+    def __init__(self):
+        self.failed = 0
+        self.total = 0
+
+    def check(self, ok, what):
+        self.total += 1
+        if not ok:
+            self.failed += 1
+        print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
+        return ok
+
+    def finish(self):
+        print(f"{self.total - self.failed} passed, {self.failed} failed", flush=True)
+        sys.exit(1 if self.failed else 0)
