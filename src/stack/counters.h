@@ -7,29 +7,78 @@
 
 namespace sn {
 
+// clang-format off
 // X(name): traffic and events.
-#define SN_STACK_TRAFFIC_COUNTERS(X)                                                              \
-  X(rx_frames)                                                                                    \
-  X(rx_bytes) X(tx_frames) X(tx_bytes) X(ip_rx_datagrams) X(ip_tx_datagrams) X(ip_tx_fragments)   \
-      X(ip_reassembled) X(arp_rx) X(arp_tx_requests) X(arp_tx_replies) X(arp_resolved) X(icmp_rx) \
-          X(icmp_tx) X(icmp_echo_replies) X(icmp_tx_unreachable) X(icmp_tx_time_exceeded)         \
-              X(udp_rx_datagrams) X(udp_tx_datagrams) X(tx_batches)
+#define SN_STACK_TRAFFIC_COUNTERS(X) \
+  X(rx_frames) \
+  X(rx_bytes) \
+  X(tx_frames) \
+  X(tx_bytes) \
+  X(ip_rx_datagrams) \
+  X(ip_tx_datagrams) \
+  X(ip_tx_fragments) \
+  X(ip_reassembled) \
+  X(arp_rx) \
+  X(arp_tx_requests) \
+  X(arp_tx_replies) \
+  X(arp_resolved) \
+  X(icmp_rx) \
+  X(icmp_tx) \
+  X(icmp_echo_replies) \
+  X(icmp_tx_unreachable) \
+  X(icmp_tx_time_exceeded) \
+  X(udp_rx_datagrams) \
+  X(udp_tx_datagrams) \
+  X(tx_batches)
 
 // X(name): one per reason a packet is dropped. Names read "where_why".
-#define SN_STACK_DROP_COUNTERS(X)                                                                 \
-  X(eth_truncated)                                                                                \
-  X(eth_unsupported) X(eth_not_for_us) X(eth_unknown_type) X(arp_malformed) X(arp_unsupported)    \
-      X(arp_bad_sender) X(arp_conflict) X(arp_pending_full) X(arp_unresolved) X(arp_cache_full)   \
-          X(ip_truncated) X(ip_bad_version) X(ip_bad_header_length) X(ip_bad_total_length)        \
-              X(ip_bad_option) X(ip_bad_checksum) X(ip_bad_source) X(ip_not_for_us)               \
-                  X(ip_unknown_protocol) X(ip_no_route) X(ip_df_too_big) X(ip_too_big)            \
-                      X(frag_duplicate) X(frag_overlap) X(frag_bad_length) X(frag_too_big)        \
-                          X(frag_too_many) X(frag_inconsistent) X(frag_timeout) X(frag_evicted)   \
-                              X(frag_memory) X(icmp_truncated) X(icmp_bad_checksum)               \
-                                  X(icmp_broadcast_echo) X(icmp_rate_limited)                     \
-                                      X(icmp_unhandled_type) X(udp_truncated) X(udp_bad_length)   \
-                                          X(udp_bad_checksum) X(udp_no_port) X(udp_rx_queue_full) \
-                                              X(no_buffer) X(tx_port_full)
+#define SN_STACK_DROP_COUNTERS(X) \
+  X(eth_truncated) \
+  X(eth_unsupported) \
+  X(eth_not_for_us) \
+  X(eth_unknown_type) \
+  X(arp_malformed) \
+  X(arp_unsupported) \
+  X(arp_bad_sender) \
+  X(arp_conflict) \
+  X(arp_pending_full) \
+  X(arp_unresolved) \
+  X(arp_cache_full) \
+  X(ip_truncated) \
+  X(ip_bad_version) \
+  X(ip_bad_header_length) \
+  X(ip_bad_total_length) \
+  X(ip_bad_option) \
+  X(ip_bad_checksum) \
+  X(ip_bad_source) \
+  X(ip_not_for_us) \
+  X(ip_unknown_protocol) \
+  X(ip_no_route) \
+  X(ip_df_too_big) \
+  X(ip_too_big) \
+  X(frag_duplicate) \
+  X(frag_overlap) \
+  X(frag_bad_length) \
+  X(frag_too_big) \
+  X(frag_too_many) \
+  X(frag_inconsistent) \
+  X(frag_timeout) \
+  X(frag_evicted) \
+  X(frag_memory) \
+  X(icmp_truncated) \
+  X(icmp_bad_checksum) \
+  X(icmp_broadcast_echo) \
+  X(icmp_rate_limited) \
+  X(icmp_unhandled_type) \
+  X(udp_truncated) \
+  X(udp_bad_length) \
+  X(udp_bad_checksum) \
+  X(udp_no_port) \
+  X(udp_rx_queue_full) \
+  X(no_buffer) \
+  X(tx_port_full)
+
+// clang-format on
 
 struct StackCounters {
 #define SN_DECLARE(name) Counter name;

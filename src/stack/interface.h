@@ -19,7 +19,7 @@ struct Interface {
   MacAddress mac;
   Ipv4Prefix address;  // our address and the connected subnet
   uint32_t mtu = 1500;
-  std::vector<PacketPtr> tx;  // capacity reserved up front: pushing never allocates
+  std::vector<PacketPtr> tx;            // capacity reserved up front: pushing never allocates
   std::optional<Instant> arp_defended;  // when we last defended our address (RFC 5227 §2.4)
 
   // True for the limited broadcast address and this subnet's directed broadcast.
