@@ -70,7 +70,8 @@ class CheckingPort final : public Port {
 };
 
 void echo(void*, UdpSocket& s) {
-  while (auto d = s.recv()) (void)s.send_to(d->src, d->src_port, std::move(d->data));
+  while (auto d = s.recv())
+    (void)s.send_to(d->src, d->src_port, std::move(d->data));
 }
 
 }  // namespace

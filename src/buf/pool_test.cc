@@ -96,7 +96,6 @@ TEST(PacketPoolTest, ReusedPacketIsReset) {
   std::vector<PacketPtr> all;
   for (int i = 0; i < 8; ++i) {
     all.push_back(pool.alloc());
-    all.back()->trim_front(0);
     all.back()->prepend(10);
     all.back()->append(20);
     all.back()->iface = 3;

@@ -151,10 +151,12 @@ int demo_tap() {
   return ok ? 0 : 1;
 }
 
-int demo_wire() {
+int demo_wire(bool asked) {
   fmt::print(
-      "shardnet demo: not root, so the tour runs on the in-memory wire between two engines\n"
-      "(virtual time; run as root for the real thing on a TAP device)\n");
+      "shardnet demo: {}, so the tour runs on the in-memory wire between two engines\n"
+      "(virtual time{})\n",
+      asked ? "--wire given" : "not root",
+      asked ? "" : "; run as root for the real thing on a TAP device");
   Simulation sim;
   SimNodeConfig a, b;
   a.address = *Ipv4Prefix::parse(std::string(kLinuxAddress) + "/24");
@@ -210,7 +212,7 @@ int demo_wire() {
 
 int run_demo(const DemoOptions& options, const char* /*argv0*/) {
   if (::geteuid() == 0 && !options.force_wire) return demo_tap();
-  return demo_wire();
+  return demo_wire(options.force_wire);
 }
 
 }  // namespace sn

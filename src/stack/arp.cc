@@ -129,8 +129,7 @@ void Arp::receive(Interface& ifc, std::span<const std::byte> bytes) {
     // conflicting packets must not turn into a stream of broadcasts.
     c.drop.arp_conflict.inc();
     const Instant now = stack_.now();
-    if (p.sha != ifc.mac &&
-        (!ifc.arp_defended || now - *ifc.arp_defended >= kDefendInterval)) {
+    if (p.sha != ifc.mac && (!ifc.arp_defended || now - *ifc.arp_defended >= kDefendInterval)) {
       ifc.arp_defended = now;
       announce(ifc);
     }

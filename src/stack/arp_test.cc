@@ -43,10 +43,10 @@ TEST(ArpStartTest, GratuitousArpAtStart) {
   EXPECT_EQ(s.port.sent_at[0], kT0);
   // RFC 5227 §3: an ARP Announcement, sender and target address both ours.
   const uint8_t want[] = {
-      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06,  // Ethernet
-      0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,                       // Ethernet/IPv4 request
-      0x02, 0,    0,    0,    0,    1,    10,   0, 0, 1,                    // sha, spa
-      0,    0,    0,    0,    0,    0,    10,   0, 0, 1,                    // tha, tpa
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0,    0, 0, 0, 1, 0x08, 0x06,  // Ethernet
+      0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,        // Ethernet/IPv4 request
+      0x02, 0,    0,    0,    0,    1,    10,   0,    0, 1,  // sha, spa
+      0,    0,    0,    0,    0,    0,    10,   0,    0, 1,  // tha, tpa
   };
   EXPECT_EQ(bytes_of(*s.port.sent[0]), to_vec(want));
   EXPECT_EQ(s.stack.counters().arp_tx_requests.get(), 1u);
@@ -201,10 +201,11 @@ TEST_F(ArpTest, AnswersARequestForOurAddress) {
   auto sent = s_.take_sent();
   ASSERT_EQ(sent.size(), 1u);
   const uint8_t want[] = {
-      0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x06,  // to the asker, from us
+      0x02, 0,    0,    0,    0,    2,    0x02, 0,    0, 0,
+      0,    1,    0x08, 0x06,                                // to the asker, from us
       0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x02,        // reply
-      0x02, 0, 0, 0, 0, 1, 10, 0, 0, 1,                      // sha, spa: us
-      0x02, 0, 0, 0, 0, 2, 10, 0, 0, 2,                      // tha, tpa: the asker
+      0x02, 0,    0,    0,    0,    1,    10,   0,    0, 1,  // sha, spa: us
+      0x02, 0,    0,    0,    0,    2,    10,   0,    0, 2,  // tha, tpa: the asker
   };
   EXPECT_EQ(bytes_of(*sent[0]), to_vec(want));
   EXPECT_EQ(c().arp_rx.get(), 1u);
@@ -307,7 +308,8 @@ TEST_F(ArpTest, MalformedAndUnsupportedAreCounted) {
                     std::span(req).first(27)));
   EXPECT_EQ(c().drop.arp_malformed.get(), 1u);
   // Another hardware type, protocol type, address lengths, opcode.
-  for (auto [at, value] : std::initializer_list<std::pair<int, int>>{{1, 6}, {2, 0x86}, {4, 8}, {5, 16}, {7, 3}}) {
+  for (auto [at, value] :
+       std::initializer_list<std::pair<int, int>>{{1, 6}, {2, 0x86}, {4, 8}, {5, 16}, {7, 3}}) {
     auto bad = req;
     bad[at] = std::byte(value);
     s_.feed(eth_frame(s_.pool, MacAddress::broadcast(), kPeerMac, kEtherTypeArp, bad));

@@ -60,7 +60,10 @@ void Icmp::receive(const Ipv4Meta& meta, PacketPtr message) {
   std::byte* h = message->data();
   const uint16_t old_word = load16(h);
   h[0] = std::byte{kIcmpEchoReply};
-  store16(h + 2, checksum_adjust(load16(h + 2), old_word, load16(h)));
+  // Eqn. 3 gives 0x0000 for an all-zero reply (id 0, seq 0, zero data), where
+  // only 0xffff verifies; 0xffff verifies wherever 0x0000 does, so send that.
+  const uint16_t adjusted = checksum_adjust(load16(h + 2), old_word, load16(h));
+  store16(h + 2, adjusted == 0 ? 0xffff : adjusted);
   Ipv4::Send s;
   s.src = meta.dst;
   s.dst = meta.src;
@@ -85,9 +88,9 @@ Result<void> Icmp::send_echo_request(Ipv4Address dst, uint16_t id, uint16_t seq,
   // Payload first (it may span links), then the header with its checksum.
   uint32_t at = 0;
   for (Packet* q = p.get(); q; q = q->next()) {
-    uint32_t skip = q == p.get() ? IcmpHeader::kSize : 0;
-    std::memcpy(q->data() + skip, data.data() + at, q->size() - skip);
-    at += q->size() - skip;
+    const uint32_t skip = q == p.get() ? IcmpHeader::kSize : 0, n = q->size() - skip;
+    if (n > 0) std::memcpy(q->data() + skip, data.data() + at, n);  // empty data may be null
+    at += n;
   }
   Checksum sum;
   checksum_chain(sum, *p, IcmpHeader::kSize);

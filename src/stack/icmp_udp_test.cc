@@ -78,6 +78,32 @@ TEST_F(SimTest, UdpSendToAndRecvAreByteExact) {
   expect_no_leaks(b_);
 }
 
+TEST(SimMtuTest, EchoesLeaveInTheSmallerMtuOfTheServer) {
+  // The server's MTU is 576: what it reassembled from 1500-byte frames goes
+  // back in 552-byte fragments, copied out of the received chain.
+  Simulation sim;
+  Simulation::Node& a = sim.add_node(sim_node(1));
+  SimNodeConfig small = sim_node(2);
+  small.mtu = 576;
+  Simulation::Node& b = sim.add_node(small);
+  UdpEcho echo(*b.stack, L4Port(7));
+  PingRecorder rec(*a.stack);
+  UdpSocket* sock = *a.stack->udp().bind(Ipv4Address::any(), L4Port(0));
+  ASSERT_TRUE(a.stack->icmp().send_echo_request(kServerIp, 1, 1, pattern(4000, 1)).ok());
+  ASSERT_TRUE(sim.run_until([&] { return rec.replies.size() == 1; }));
+  EXPECT_EQ(rec.replies[0].data, pattern(4000, 1));
+  ASSERT_TRUE(sock->send_to(kServerIp, L4Port(7), pattern(3000, 2)).ok());
+  ASSERT_TRUE(sim.run_until([&] { return sock->queued() == 1; }));
+  EXPECT_EQ(chain_bytes(*sock->recv()->data), pattern(3000, 2));
+  // 4008 and 3008 bytes of IP payload in 552-byte pieces: 8 + 6 fragments.
+  EXPECT_EQ(b.stack->counters().ip_tx_fragments.get(), 8u + 6u);
+  EXPECT_EQ(b.wire_port->counters().tx_oversize.get(), 0u);
+  EXPECT_EQ(a.stack->counters().ip_reassembled.get(), 2u);
+  ASSERT_TRUE(sim.run_until_idle());
+  expect_no_leaks(a);
+  expect_no_leaks(b);
+}
+
 // ---- On a stack over the fake port -------------------------------------------
 
 class IcmpUdpTest : public ::testing::Test {
@@ -109,6 +135,30 @@ TEST_F(IcmpUdpTest, BadAndShortIcmpAreCounted) {
   EXPECT_EQ(c().icmp_rx.get(), 2u);
   EXPECT_EQ(c().total_drops(), 4u);
   EXPECT_TRUE(s_.take_sent().empty());
+}
+
+TEST_F(IcmpUdpTest, EchoRepliesCarryAValidChecksumWhateverTheContent) {
+  // All zero (id 0, seq 0, zero data) is the one case where the incremental
+  // update of RFC 1624 eqn. 3 gives 0x0000 and only 0xffff verifies.
+  IpFields f;
+  f.protocol = kIpProtoIcmp;
+  const IcmpHeader requests[] = {IcmpHeader::echo_request(0, 0), IcmpHeader::echo_request(0, 0),
+                                 IcmpHeader::echo_request(0xffff, 0xf7ff),
+                                 IcmpHeader::echo_request(0x1234, 1)};
+  const std::vector<std::byte> datas[] = {{}, std::vector<std::byte>(8), {}, pattern(33, 1)};
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    s_.feed_ip(ipv4_bytes(f, icmp_bytes(requests[i], datas[i])));
+    auto sent = s_.take_sent();
+    ASSERT_EQ(sent.size(), 1u);
+    const auto reply = ip_payload_of(*sent[0]);
+    EXPECT_TRUE(checksum_ok(reply));
+    auto v = IcmpView::parse(reply);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->type(), kIcmpEchoReply);
+    EXPECT_EQ(v->rest(), requests[i].rest);
+    EXPECT_EQ(to_vec(v->payload()), datas[i]);
+  }
 }
 
 TEST_F(IcmpUdpTest, PortUnreachableQuotesTheHeaderAndEightBytes) {

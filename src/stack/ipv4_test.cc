@@ -66,7 +66,7 @@ TEST_F(Ipv4Test, EthernetFramesWeDoNotTakeAreCounted) {
 struct DropCase {
   const char* name;
   std::function<void(std::vector<std::byte>&)> edit;  // applied to a good datagram
-  Counter StackCounters::Drops::* reason;
+  Counter StackCounters::Drops::*reason;
 };
 
 void set_ihl(std::vector<std::byte>& d, uint8_t ihl) {
@@ -101,12 +101,20 @@ TEST_F(Ipv4Test, EachMalformedDatagramIsCountedUnderItsReason) {
        },
        &D::ip_bad_total_length},
       {"bad checksum", [](auto& d) { d[10] ^= std::byte{0x01}; }, &D::ip_bad_checksum},
-      {"option length 0", [](auto& d) { d = with_options({0x44, 0, 0, 0}); }, &D::ip_bad_option},
+      {"option length 0",
+       [](auto& d) {
+         d = with_options({0x44, 0, 0, 0});
+       },
+       &D::ip_bad_option},
       {"option past the header",
-       [](auto& d) { d = with_options({0x07, 9, 0, 0}); },
+       [](auto& d) {
+         d = with_options({0x07, 9, 0, 0});
+       },
        &D::ip_bad_option},
       {"option without a length",
-       [](auto& d) { d = with_options({1, 1, 1, 0x83}); },
+       [](auto& d) {
+         d = with_options({1, 1, 1, 0x83});
+       },
        &D::ip_bad_option},
       {"limited broadcast source",
        [](auto& d) {
@@ -168,14 +176,14 @@ TEST_F(Ipv4Test, WellFormedOptionsAreAccepted) {
 }
 
 TEST_F(Ipv4Test, LinkPaddingIsTrimmed) {
-  // A 3-byte payload in a minimum-size frame; padding that would break the
-  // checksums if it were taken for data.
-  s_.feed_ip(udp_datagram(1, kPort, pattern(3, 3)), 29, std::byte{0x5a});
+  // Small datagrams padded to the 60-byte minimum frame, with padding that
+  // would break the checksums if it were taken for data.
+  s_.feed_ip(udp_datagram(1, kPort, pattern(3, 3)), 60 - 14 - 31, std::byte{0x5a});
   EXPECT_EQ(received(), pattern(3, 3));
   s_.learn_peer();
   IpFields f;
   f.protocol = kIpProtoIcmp;
-  s_.feed_ip(ipv4_bytes(f, icmp_bytes(IcmpHeader::echo_request(5, 6), pattern(4, 4))), 28,
+  s_.feed_ip(ipv4_bytes(f, icmp_bytes(IcmpHeader::echo_request(5, 6), pattern(4, 4))), 60 - 14 - 32,
              std::byte{0xa5});
   auto sent = s_.take_sent();
   ASSERT_EQ(sent.size(), 1u);
@@ -214,9 +222,9 @@ TEST_F(Ipv4Test, UnknownProtocolGetsProtocolUnreachable) {
   EXPECT_EQ(reply->dst(), kPeerIp);
   EXPECT_EQ(reply->protocol(), kIpProtoIcmp);
   // RFC 792: the header and the first 64 bits of the datagram's data.
-  EXPECT_EQ(to_vec(reply->payload()),
-            icmp_bytes(IcmpHeader::dest_unreachable(kIcmpProtocolUnreachable),
-                       std::span(d).first(28)));
+  EXPECT_EQ(
+      to_vec(reply->payload()),
+      icmp_bytes(IcmpHeader::dest_unreachable(kIcmpProtocolUnreachable), std::span(d).first(28)));
   // Not when it was sent to a broadcast address.
   f.dst = kSubnetBroadcast;
   s_.feed_ip(ipv4_bytes(f, pattern(40, 6)));
@@ -327,6 +335,18 @@ TEST_F(Ipv4Test, RoutesAndTheGateway) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(eth_of(*sent[0])->dst, mac(254));
   EXPECT_EQ(ip_of(*sent[0])->dst(), far);
+}
+
+TEST_F(Ipv4Test, BroadcastsLeaveToTheBroadcastMac) {
+  for (Ipv4Address dst : {kSubnetBroadcast, Ipv4Address::broadcast()}) {
+    ASSERT_TRUE(sock_->send_to(dst, L4Port(9), pattern(10, 10)).ok());
+    s_.flush();
+    auto sent = s_.take_sent();
+    ASSERT_EQ(sent.size(), 1u);  // no ARP for a broadcast
+    EXPECT_EQ(eth_of(*sent[0])->dst, MacAddress::broadcast());
+    EXPECT_EQ(ip_of(*sent[0])->src(), kOurIp);
+    EXPECT_EQ(ip_of(*sent[0])->dst(), dst);
+  }
 }
 
 TEST(Ipv4ConfigTest, DefaultTtlComesFromTheConfiguration) {

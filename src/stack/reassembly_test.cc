@@ -168,8 +168,8 @@ TEST_F(ReassemblyTest, AnyOverlapDiscardsTheDatagram) {
 
 TEST_F(ReassemblyTest, MiddleFragmentsMustBeMultiplesOfEight) {
   const auto w = whole(pattern(100, 8));
-  frag(1, w, 0, 12);                // MF with 12 bytes
-  frag(1, w, 16, 0, /*mf=*/true);   // MF with no bytes
+  frag(1, w, 0, 12);               // MF with 12 bytes
+  frag(1, w, 16, 0, /*mf=*/true);  // MF with no bytes
   EXPECT_EQ(drop().frag_bad_length.get(), 2u);
   EXPECT_EQ(r().in_flight(), 0u);
   frag(1, w, 96, 12);  // the last fragment may be any length
@@ -242,9 +242,8 @@ TEST_F(ReassemblyTest, TimesOutExactlyAndSendsTimeExceededAboutFragmentZero) {
   EXPECT_EQ(v->dst(), kPeerIp);
   EXPECT_EQ(v->protocol(), kIpProtoIcmp);
   // RFC 792: fragment zero's header and its first 64 bits of data.
-  EXPECT_EQ(to_vec(v->payload()),
-            icmp_bytes(IcmpHeader::time_exceeded(kIcmpReassemblyTimeExceeded),
-                       std::span(first).first(28)));
+  EXPECT_EQ(to_vec(v->payload()), icmp_bytes(IcmpHeader::time_exceeded(kIcmpReassemblyTimeExceeded),
+                                             std::span(first).first(28)));
   EXPECT_EQ(s_.stack.counters().icmp_tx_time_exceeded.get(), 1u);
 }
 
@@ -297,8 +296,8 @@ TEST_F(ReassemblyTest, NoTimeExceededAboutAnIcmpError) {
   IpFields f;
   f.protocol = kIpProtoIcmp;
   f.id = 1;
-  const auto error = icmp_bytes(IcmpHeader::dest_unreachable(kIcmpPortUnreachable),
-                                pattern(2000, 16));
+  const auto error =
+      icmp_bytes(IcmpHeader::dest_unreachable(kIcmpPortUnreachable), pattern(2000, 16));
   s_.feed_ip(fragment(f, error, 0, 1480));
   f.id = 2;
   const auto echo = icmp_bytes(IcmpHeader::echo_request(1, 1), pattern(2000, 16));

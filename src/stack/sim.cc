@@ -3,6 +3,10 @@
 
 namespace sn {
 
+namespace {
+constexpr Duration kStallStep = Duration::millis(1);  // the timer wheel's tick
+}
+
 Simulation::Simulation(const MemWireConfig& wire, Instant start) : wire_(wire), now_(start) {}
 
 Simulation::Node& Simulation::add_node(const SimNodeConfig& config) {
@@ -33,13 +37,22 @@ bool Simulation::step(Instant deadline) {
     work += n->stack->poll(now_);
   if (work > 0) return true;
   Instant next = next_event();
+  if (next <= now_) {
+    // Work is due that no node could take (its pool is empty): nothing moves
+    // until a timer frees buffers or a held frame comes due. Timers stay
+    // exact; anything else is looked at again a tick later.
+    next = now_ + kStallStep;
+    for (const auto& n : nodes_)
+      next = std::min(next, n->stack->timers().next_deadline());
+  }
+  // At least one nanosecond on, so a clock rounding cannot stall the loop;
+  // and never past the deadline.
+  next = std::max(next, now_ + Duration::nanos(1));
   if (next == Instant::never() || next > deadline) {
     if (next != Instant::never()) now_ = deadline;
     return false;
   }
-  // Something is due: move to it (at least one nanosecond, so a clock
-  // rounding cannot stall the loop).
-  now_ = std::max(next, now_ + Duration::nanos(1));
+  now_ = next;
   return true;
 }
 

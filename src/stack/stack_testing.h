@@ -56,12 +56,6 @@ inline std::vector<std::byte> chain_bytes(const Packet& p) {
   return v;
 }
 
-inline std::vector<std::byte> cat(std::span<const std::byte> a, std::span<const std::byte> b) {
-  std::vector<std::byte> v(a.begin(), a.end());
-  v.insert(v.end(), b.begin(), b.end());
-  return v;
-}
-
 // ---- Building datagrams ----------------------------------------------------
 
 struct IpFields {
@@ -212,8 +206,7 @@ inline std::vector<std::byte> ip_payload_of(const Packet& frame) {
 class FakeStack {
  public:
   explicit FakeStack(const StackConfig& config = {},
-                     const PoolConfig& pool_config = PoolConfig{.count = 1024},
-                     uint64_t seed = 7)
+                     const PoolConfig& pool_config = PoolConfig{.count = 1024}, uint64_t seed = 7)
       : pool(pool_config), stack(config, pool, kT0, seed) {
     stack.add_interface(port, kOurPrefix);
     stack.start(kT0);
@@ -248,9 +241,7 @@ class FakeStack {
     port.sent_at.clear();
     return out;
   }
-  void learn_peer(Ipv4Address a = kPeerIp, MacAddress m = kPeerMac) {
-    stack.arp().learn(0, a, m);
-  }
+  void learn_peer(Ipv4Address a = kPeerIp, MacAddress m = kPeerMac) { stack.arp().learn(0, a, m); }
   // Every buffer is back in the pool (sent frames must have been taken).
   bool pool_full() const { return pool.available() == pool.capacity(); }
 

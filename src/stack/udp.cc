@@ -52,7 +52,7 @@ Result<void> UdpSocket::send_to(Ipv4Address dst, L4Port port, std::span<const st
   }
   size_t done = 0;
   for (Packet* p = payload.get(); p; p = p->next()) {
-    std::memcpy(p->data(), data.data() + done, p->size());
+    if (p->size() > 0) std::memcpy(p->data(), data.data() + done, p->size());  // empty: may be null
     done += p->size();
   }
   return send_to(dst, port, std::move(payload));
