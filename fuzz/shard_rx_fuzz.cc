@@ -54,7 +54,10 @@ class CheckingPort final : public Port {
     auto ip = Ipv4View::parse(eth->payload());
     SN_CHECK(ip.ok());
     SN_CHECK(ip->checksum_ok());
-    SN_CHECK(ip->total_length() == eth->payload().size());
+    // Exactly the datagram, or padded with zeros to the Ethernet minimum.
+    SN_CHECK(ip->total_length() == eth->payload().size() || frame.size() == kEthernetMinFrameSize);
+    for (size_t i = ip->total_length(); i < eth->payload().size(); ++i)
+      SN_CHECK(eth->payload()[i] == std::byte{0});
     if (ip->is_fragment()) return;  // the transport checksum spans fragments
     if (ip->protocol() == kIpProtoUdp) {
       auto udp = UdpView::parse(ip->payload());

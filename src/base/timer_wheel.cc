@@ -1,6 +1,7 @@
 // The hierarchical timer wheel; see timer_wheel.h.
 #include "base/timer_wheel.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "base/check.h"
@@ -134,24 +135,29 @@ size_t TimerWheel::advance(Instant now) {
 
 Instant TimerWheel::next_deadline() const {
   if (count_ == 0) return Instant::never();
-  int cur0 = static_cast<int>(current_ & (kSlots - 1));
-  if (uint64_t occ = occupied_[0]) {
-    // Rotate so bit 0 is the current slot; the first set bit is the nearest,
-    // and a bottom-level slot holds exactly one tick's timers.
-    return time_of(current_ + static_cast<uint64_t>(std::countr_zero(std::rotr(occ, cur0))));
-  }
-  // Higher levels: the soonest cascade of a non-empty slot, at or before any
-  // deadline it holds.
   uint64_t best = UINT64_MAX;
+  // A bottom-level slot holds exactly one tick's timers (or overdue ones, in
+  // the current slot): the first occupied slot from the current one is exact.
+  if (uint64_t occ = occupied_[0])
+    best =
+        current_ + static_cast<uint64_t>(std::countr_zero(std::rotr(occ, int(current_ % kSlots))));
+  // A higher-level slot is due when it cascades, at or before any deadline
+  // in it. Every level is looked at: a lower level's timers may be later.
   for (int level = 1; level < kLevels; ++level) {
-    if (uint64_t occ = occupied_[level]) {
-      int shift = kBits * level;
-      int cur = static_cast<int>((current_ >> shift) & (kSlots - 1));
-      uint64_t steps = static_cast<uint64_t>(std::countr_zero(std::rotr(occ, cur)));
-      if (steps == 0) steps = kSlots;  // the current slot cascades on the next lap
-      uint64_t at = ((current_ >> shift) << shift) + (steps << shift);
-      if (at < best) best = at;
+    uint64_t occ = occupied_[level];
+    if (!occ) continue;
+    const int shift = kBits * level;
+    const uint64_t base = (current_ >> shift) << shift;
+    const uint64_t rot = std::rotr(occ, int((current_ >> shift) % kSlots));
+    uint64_t at;
+    if ((rot & 1) && base == current_) {
+      at = current_;  // the current slot cascades on the next advance()
+    } else {
+      // The current slot, if occupied, holds the next lap's timers.
+      const uint64_t rest = rot & ~uint64_t{1};
+      at = base + (uint64_t(rest ? std::countr_zero(rest) : kSlots) << shift);
     }
+    best = std::min(best, at);
   }
   return time_of(best);
 }

@@ -160,6 +160,61 @@ TEST(TimerWheel, NextDeadlineNeverLate) {
   EXPECT_EQ(p.fired_at, kT0 + Duration::seconds(100));
 }
 
+// Regressions: the earliest deadline hidden behind an uncascaded slot, behind
+// an occupied bottom level, or behind a slot holding the next lap's timers.
+TEST(TimerWheel, NextDeadlineSeesEveryLevel) {
+  {
+    TimerWheel w(kT0, kTick);
+    Probe p;
+    w.schedule(p.timer, kT0 + Duration::millis(100));
+    w.advance(kT0 + Duration::millis(63));  // stops on a 64-tick boundary
+    EXPECT_LE(w.next_deadline(), kT0 + Duration::millis(100));
+  }
+  {
+    TimerWheel w(kT0, kTick);
+    Probe x, y;
+    w.advance(kT0 + Duration::millis(9));
+    w.schedule(x.timer, kT0 + Duration::millis(70));  // bottom level
+    w.advance(kT0 + Duration::millis(30));
+    w.schedule(y.timer, kT0 + Duration::millis(64) + Duration::micros(1));
+    EXPECT_LE(w.next_deadline(), kT0 + Duration::millis(65));
+  }
+  {
+    TimerWheel w(kT0, kTick);
+    Probe a, b;
+    w.advance(kT0 + Duration::millis(99));
+    w.schedule(a.timer, kT0 + Duration::millis(4190));  // next lap of the current slot
+    w.schedule(b.timer, kT0 + Duration::millis(300));
+    EXPECT_LE(w.next_deadline(), kT0 + Duration::millis(300));
+  }
+}
+
+// Following next_deadline() from random states never passes a deadline.
+TEST(TimerWheel, NextDeadlineNeverLateRandomized) {
+  Rng rng(9);
+  for (int run = 0; run < 300; ++run) {
+    TimerWheel w(kT0, kTick);
+    std::vector<std::unique_ptr<Probe>> probes;
+    Instant now = kT0;
+    for (int i = 0; i < 8; ++i) {
+      now = now + Duration::millis(static_cast<int64_t>(rng.below(200)));
+      w.advance(now);
+      probes.push_back(std::make_unique<Probe>());
+      w.schedule(probes.back()->timer,
+                 now + Duration::millis(1 + static_cast<int64_t>(rng.below(9000))));
+    }
+    while (w.armed_count() > 0) {
+      Instant earliest = Instant::never();
+      for (auto& p : probes)
+        if (p->timer.armed()) earliest = std::min(earliest, p->timer.deadline());
+      Instant next = w.next_deadline();
+      ASSERT_LE(next, std::max(earliest, now) + kTick) << "run " << run;
+      now = std::max(now, next);
+      w.advance(now);
+    }
+  }
+}
+
 TEST(TimerWheel, RandomizedAgainstReference) {
   Rng rng(42);
   TimerWheel w(kT0, kTick);

@@ -99,6 +99,9 @@ class Packet {
 // Copies `out.size()` bytes starting `offset` bytes into the chain.
 // REQUIRES: offset + out.size() <= head.chain_size().
 void chain_copy_out(const Packet& head, uint32_t offset, std::span<std::byte> out);
+// Copies `in` into the chain starting `offset` bytes into it.
+// REQUIRES: offset + in.size() <= head.chain_size().
+void chain_copy_in(Packet& head, uint32_t offset, std::span<const std::byte> in);
 // Keeps the first `n` bytes of the chain and releases the links past them.
 void chain_truncate(Packet& head, uint32_t n);
 

@@ -55,6 +55,23 @@ void chain_copy_out(const Packet& head, uint32_t offset, std::span<std::byte> ou
   }
 }
 
+void chain_copy_in(Packet& head, uint32_t offset, std::span<const std::byte> in) {
+  Packet* p = &head;
+  while (p && offset >= p->size() && !in.empty()) {
+    offset -= p->size();
+    p = p->next();
+  }
+  size_t done = 0;
+  while (done < in.size()) {
+    SN_CHECK(p != nullptr);
+    size_t n = std::min<size_t>(p->size() - offset, in.size() - done);
+    std::memcpy(p->data() + offset, in.data() + done, n);
+    done += n;
+    offset = 0;
+    p = p->next();
+  }
+}
+
 void chain_truncate(Packet& head, uint32_t n) {
   for (Packet* p = &head; p; p = p->next()) {
     if (n <= p->size()) {

@@ -32,7 +32,6 @@ bool make_address(const std::string& path, sockaddr_un* addr, std::string* why) 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path,
                                                             Handler handler, std::string* why) {
   std::unique_ptr<ControlServer> s(new ControlServer());
-  s->path_ = path;
   s->handler_ = std::move(handler);
   sockaddr_un addr;
   if (!make_address(path, &addr, why)) return Error{Errc::kInvalidArgument, "bad control path"};
@@ -43,12 +42,24 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
     *why = std::string("cannot create the control socket: ") + std::strerror(errno);
     return Error{Errc::kIo, "control socket"};
   }
-  ::unlink(path.c_str());  // a stale socket left by an engine that died
+  // A socket file someone still answers on belongs to a running engine: do
+  // not take it over. One nobody answers on was left by an engine that died.
+  if (int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); probe >= 0) {
+    bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(probe);
+    if (live) {
+      *why =
+          "an engine is already serving " + path + " (give this one another --name or --control)";
+      return Error{Errc::kAddressInUse, "control socket in use"};
+    }
+  }
+  ::unlink(path.c_str());
   if (::bind(s->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       ::listen(s->fd_, 16) != 0) {
     *why = "cannot listen on " + path + ": " + std::strerror(errno);
     return Error{Errc::kIo, "control socket"};
   }
+  s->path_ = path;  // bound: ours to remove when done
   if (::pipe2(s->wake_, O_CLOEXEC) != 0) {
     *why = std::string("pipe: ") + std::strerror(errno);
     return Error{Errc::kIo, "control socket"};
@@ -63,10 +74,8 @@ ControlServer::~ControlServer() {
     (void)!::write(wake_[1], &c, 1);
     thread_.join();
   }
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
+  if (fd_ >= 0) ::close(fd_);
+  if (!path_.empty()) ::unlink(path_.c_str());
   for (int fd : wake_)
     if (fd >= 0) ::close(fd);
 }
@@ -97,7 +106,8 @@ void ControlServer::serve() {
     std::string answer = handler_(cmd);
     size_t done = 0;
     while (done < answer.size()) {
-      ssize_t n = ::write(c, answer.data() + done, answer.size() - done);
+      // MSG_NOSIGNAL: a client that hung up must not kill the engine with SIGPIPE.
+      ssize_t n = ::send(c, answer.data() + done, answer.size() - done, MSG_NOSIGNAL);
       if (n <= 0) break;
       done += static_cast<size_t>(n);
     }
@@ -121,7 +131,7 @@ Result<std::string> control_request(const std::string& path, const std::string& 
     return Error{Errc::kIo, "control socket"};
   }
   std::string line = command + "\n";
-  (void)!::write(fd, line.data(), line.size());
+  (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
   std::string answer;
   char buf[4096];
   for (;;) {

@@ -68,6 +68,14 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
   shard->stack = std::make_unique<Stack>(config.stack, shard->pool, now, rng.next());
   for (const EngineIface& ifc : config.ifaces) {
     const IfaceSpec& spec = ifc.spec;
+    // A frame travels in one packet buffer: the MTU must fit one.
+    const uint32_t room = config.pool.buffer_size - config.pool.headroom;
+    if (spec.mtu + kMaxLinkHeader > room)
+      return fail(fmt::format("{}:{}: mtu={} does not fit a {}-byte packet buffer (at most {})",
+                              spec.kind, spec.name, spec.mtu, room, room - kMaxLinkHeader));
+    if (spec.queues > 1)
+      return fail("queues=" + std::to_string(spec.queues) +
+                  ": a multi-queue TAP needs the multi-shard engine, which is not built yet");
     MacAddress mac = spec.mac.value_or(random_local_mac(rng.next()));
     Port* port = nullptr;
     if (spec.kind == "tap") {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/control.h"
+#include "stack/sim.h"
 
 namespace sn {
 namespace {
@@ -77,6 +78,62 @@ TEST(Engine, ReportsBadConfigurationClearly) {
   twice.services.push_back(*parse_service_spec("udp-echo:7", &w));
   EXPECT_FALSE(Engine::create(twice, &why).ok());
   EXPECT_NE(why.find("udp-echo:7"), std::string::npos) << why;
+}
+
+TEST(Engine, RefusesWhatItCannotHonour) {
+  std::string why;
+  EngineConfig big = mem_config("engine-mtu");
+  big.ifaces[0].spec.mtu = 4000;  // a 4018-byte frame in a 1920-byte buffer
+  EXPECT_FALSE(Engine::create(big, &why).ok());
+  EXPECT_NE(why.find("mtu=4000 does not fit"), std::string::npos) << why;
+
+  EngineConfig queues = mem_config("engine-queues");
+  queues.ifaces[0].spec.queues = 2;
+  EXPECT_FALSE(Engine::create(queues, &why).ok());
+  EXPECT_NE(why.find("multi-queue"), std::string::npos) << why;
+}
+
+TEST(Engine, DoesNotTakeOverALiveControlSocket) {
+  std::string why;
+  EngineConfig first = mem_config("engine-first");
+  auto a = Engine::create(first, &why);
+  ASSERT_TRUE(a.ok()) << why;
+  EngineConfig second = mem_config("engine-second");
+  second.control_path = first.control_path;
+  EXPECT_FALSE(Engine::create(second, &why).ok());
+  EXPECT_NE(why.find("already serving"), std::string::npos) << why;
+  // The first still answers.
+  auto text = control_request(first.control_path, "stats", &why);
+  ASSERT_TRUE(text.ok()) << why;
+  EXPECT_NE(text->find("engine engine-first"), std::string::npos);
+}
+
+// The echo service answers ordinary clients, but not the ports of the other
+// small services, so two echo servers cannot be set talking for ever.
+TEST(UdpEchoService, AnswersClientsButNotOtherSmallServices) {
+  Simulation sim;
+  SimNodeConfig a, b;
+  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
+  a.mac = *MacAddress::parse("02:00:00:00:00:01");
+  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
+  b.mac = *MacAddress::parse("02:00:00:00:00:02");
+  Stack& client = *sim.add_node(a).stack;
+  Stack& server = *sim.add_node(b).stack;
+  std::string why;
+  auto echo = start_service(server, *parse_service_spec("udp-echo:7", &why));
+  ASSERT_TRUE(echo.ok());
+  const Ipv4Address to = *Ipv4Address::parse("10.0.0.2");
+  const std::vector<std::byte> hello(5, std::byte{'h'});
+  for (uint16_t port : {40000, 7, 13, 19, 37}) {
+    auto s = client.udp().bind(Ipv4Address::any(), L4Port(port));
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->send_to(to, L4Port(7), hello).ok());
+    sim.run_until_idle(Duration::seconds(1));
+    EXPECT_EQ((*s)->queued(), port == 40000 ? 1u : 0u) << port;
+    client.udp().close(*s);
+  }
+  EXPECT_EQ(server.counters().drop.udp_echo_unanswered.get(), 4u);
+  EXPECT_EQ(server.counters().udp_tx_datagrams.get(), 1u);
 }
 
 TEST(ServiceSpec, Parses) {

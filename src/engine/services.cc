@@ -8,20 +8,28 @@ namespace sn {
 namespace {
 
 // Echoes every datagram back to its sender, reusing its buffers (RFC 862).
+// Datagrams from the ports of the other small services (echo, daytime,
+// chargen, time) are not answered: a spoofed one would set two echo servers
+// talking to each other for ever (the loop inetd guards against).
 class UdpEcho final : public Service {
  public:
-  explicit UdpEcho(UdpSocket* socket) : socket_(socket) {
+  UdpEcho(Stack& stack, UdpSocket* socket) : stack_(stack), socket_(socket) {
     socket_->set_on_readable([](void* a, UdpSocket& s) { static_cast<UdpEcho*>(a)->drain(s); },
                              this);
   }
 
  private:
+  static bool loop_prone(L4Port p) { return p.v == 7 || p.v == 13 || p.v == 19 || p.v == 37; }
+
   void drain(UdpSocket& s) {
     while (auto d = s.recv()) {
-      // A send that fails (no buffers, no route) is counted by the stack.
-      (void)s.send_to(d->src, d->src_port, std::move(d->data));
+      if (loop_prone(d->src_port) || d->src_port.v == 0 ||
+          !s.send_to(d->src, d->src_port, std::move(d->data))) {
+        stack_.counters().drop.udp_echo_unanswered.inc();
+      }
     }
   }
+  Stack& stack_;
   UdpSocket* socket_;
 };
 
@@ -54,7 +62,7 @@ Result<std::unique_ptr<Service>> start_service(Stack& stack, const ServiceSpec& 
   if (spec.kind == "udp-echo") {
     auto s = stack.udp().bind(Ipv4Address::any(), spec.port);
     if (!s) return s.error();
-    return std::unique_ptr<Service>(new UdpEcho(*s));
+    return std::unique_ptr<Service>(new UdpEcho(stack, *s));
   }
   return Error{Errc::kInvalidArgument, "unknown service kind"};
 }

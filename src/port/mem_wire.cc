@@ -10,9 +10,6 @@ namespace sn {
 namespace {
 
 constexpr uint32_t kEthHeader = 14;
-// What a frame may carry beyond the IP MTU: the Ethernet header and one VLAN tag
-// (or the frame check sequence), the usual 18 bytes.
-constexpr uint32_t kFrameOverhead = 18;
 
 }  // namespace
 
@@ -68,7 +65,7 @@ size_t MemPort::tx_burst(std::span<PacketPtr> frames, Instant now) {
     PacketPtr p = std::move(f);
     if (!p) continue;
     const uint32_t len = p->chain_size();
-    if (len > mtu_ + kFrameOverhead) {
+    if (len > mtu_ + kMaxLinkHeader) {
       counters_.tx_oversize.inc();
       continue;
     }
@@ -98,7 +95,7 @@ MemWire::MemWire(const MemWireConfig& config)
 MemWire::~MemWire() = default;
 
 MemPort& MemWire::attach(MacAddress mac, uint32_t mtu) {
-  SN_CHECK(mtu + kFrameOverhead <= config_.max_frame);
+  SN_CHECK(mtu + kMaxLinkHeader <= config_.max_frame);
   ports_.push_back(std::unique_ptr<MemPort>(new MemPort(*this, mac, mtu, config_.capacity)));
   return *ports_.back();
 }

@@ -14,6 +14,10 @@
 
 namespace sn {
 
+// The largest link-layer header in front of an IP datagram: Ethernet with one
+// 802.1Q tag. A frame is at most mtu() + kMaxLinkHeader bytes.
+inline constexpr uint32_t kMaxLinkHeader = 18;
+
 struct PortCounters {
   Counter rx_frames, rx_bytes, tx_frames, tx_bytes;
   Counter rx_no_buffer;  // a frame was waiting but the pool was empty

@@ -17,9 +17,8 @@
 namespace sn {
 namespace {
 
-constexpr uint32_t kMaxQueues = 256;     // the kernel's MAX_TAP_QUEUES
-constexpr uint32_t kFrameOverhead = 18;  // Ethernet header and a VLAN tag beyond the IP MTU
-constexpr int kMaxIov = 16;              // links of a chain written in one writev
+constexpr uint32_t kMaxQueues = 256;  // the kernel's MAX_TAP_QUEUES
+constexpr int kMaxIov = 16;           // links of a chain written in one writev
 
 // Closes a descriptor unless released.
 class Fd {
@@ -180,7 +179,7 @@ size_t TapPort::tx_burst(std::span<PacketPtr> frames, Instant) {
     PacketPtr p = std::move(f);
     if (!p) continue;
     const uint32_t len = p->chain_size();
-    if (len > mtu_ + kFrameOverhead) {
+    if (len > mtu_ + kMaxLinkHeader) {
       counters_.tx_oversize.inc();
       continue;
     }

@@ -30,9 +30,12 @@ Arp::Arp(Stack& stack, const ArpConfig& config)
 Arp::~Arp() = default;
 
 Arp::Entry* Arp::find(Ipv4Address ip) {
+  // Most traffic goes to one next hop (the gateway, or the one peer): try the
+  // last entry found before scanning the table.
+  if (last_ && last_->state != State::kFree && last_->ip == ip) return last_;
   for (uint32_t i = 0; i < config_.cache_size; ++i) {
     Entry& e = entries_[i];
-    if (e.state != State::kFree && e.ip == ip) return &e;
+    if (e.state != State::kFree && e.ip == ip) return last_ = &e;
   }
   return nullptr;
 }
@@ -156,8 +159,7 @@ void Arp::receive(Interface& ifc, std::span<const std::byte> bytes) {
     reply.tha = p.sha;
     reply.tpa = p.spa;
     // A probe (sender address 0.0.0.0, RFC 5227 §2.1.1) is answered by broadcast.
-    send(ifc, reply, p.spa.is_any() ? MacAddress::broadcast() : p.sha);
-    c.arp_tx_replies.inc();
+    if (send(ifc, reply, p.spa.is_any() ? MacAddress::broadcast() : p.sha)) c.arp_tx_replies.inc();
   }
 }
 
@@ -236,30 +238,26 @@ void Arp::send_request(Interface& ifc, Ipv4Address target) {
   req.sha = ifc.mac;
   req.spa = ifc.address.address;
   req.tpa = target;
-  send(ifc, req, MacAddress::broadcast());
-  stack_.counters().arp_tx_requests.inc();
+  if (send(ifc, req, MacAddress::broadcast())) stack_.counters().arp_tx_requests.inc();
 }
 
+// RFC 5227 §2.3: an announcement is a request with our address as both the
+// sender's and the target's.
 void Arp::announce(Interface& ifc) {
-  ArpPacket g;
-  g.op = ArpPacket::kRequest;
-  g.sha = ifc.mac;
-  g.spa = ifc.address.address;
-  g.tpa = ifc.address.address;
-  send(ifc, g, MacAddress::broadcast());
-  stack_.counters().arp_tx_requests.inc();
+  send_request(ifc, ifc.address.address);
 }
 
-void Arp::send(Interface& ifc, const ArpPacket& p, MacAddress dst) {
+bool Arp::send(Interface& ifc, const ArpPacket& p, MacAddress dst) {
   PacketPtr pkt = stack_.pool().alloc();
   if (!pkt) {
     stack_.counters().drop.no_buffer.inc();
-    return;
+    return false;
   }
   p.emit(std::span<std::byte>(pkt->append(ArpPacket::kSize), ArpPacket::kSize));
   EthernetHeader eth{dst, ifc.mac, std::nullopt, kEtherTypeArp};
   eth.emit(std::span<std::byte>(pkt->prepend(eth.size()), eth.size()));
   stack_.transmit(ifc.index, std::move(pkt));
+  return true;
 }
 
 void Arp::emit_frame(Interface& ifc, MacAddress dst, PacketPtr packet) {

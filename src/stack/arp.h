@@ -65,7 +65,7 @@ class Arp {
   Entry* allocate(Ipv4Address ip);
   void free_entry(Entry* e);
   void send_request(Interface& ifc, Ipv4Address target);
-  void send(Interface& ifc, const ArpPacket& p, MacAddress dst);
+  bool send(Interface& ifc, const ArpPacket& p, MacAddress dst);
   void resolved(Entry* e);
   void on_retry(Entry* e);
   void emit_frame(Interface& ifc, MacAddress dst, PacketPtr packet);
@@ -76,6 +76,7 @@ class Arp {
   std::vector<Pending> pending_;  // fixed size; empty slots have no packet
   uint32_t pending_count_ = 0;
   uint64_t next_seq_ = 0;
+  Entry* last_ = nullptr;  // the entry find() returned last
 };
 
 }  // namespace sn

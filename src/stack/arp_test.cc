@@ -37,6 +37,12 @@ class ArpTest : public ::testing::Test {
   UdpSocket* sock_ = nullptr;
 };
 
+// A 42-byte ARP frame leaves zero-padded to the 60-byte Ethernet minimum.
+std::vector<std::byte> padded(std::vector<std::byte> frame) {
+  frame.resize(std::max<size_t>(frame.size(), 60), std::byte{0});
+  return frame;
+}
+
 TEST(ArpStartTest, GratuitousArpAtStart) {
   FakeStack s;
   ASSERT_EQ(s.port.sent.size(), 1u);
@@ -48,7 +54,7 @@ TEST(ArpStartTest, GratuitousArpAtStart) {
       0x02, 0,    0,    0,    0,    1,    10,   0,    0, 1,  // sha, spa
       0,    0,    0,    0,    0,    0,    10,   0,    0, 1,  // tha, tpa
   };
-  EXPECT_EQ(bytes_of(*s.port.sent[0]), to_vec(want));
+  EXPECT_EQ(bytes_of(*s.port.sent[0]), padded(to_vec(want)));
   EXPECT_EQ(s.stack.counters().arp_tx_requests.get(), 1u);
   EXPECT_EQ(s.stack.counters().tx_frames.get(), 1u);
 }
@@ -207,7 +213,7 @@ TEST_F(ArpTest, AnswersARequestForOurAddress) {
       0x02, 0,    0,    0,    0,    1,    10,   0,    0, 1,  // sha, spa: us
       0x02, 0,    0,    0,    0,    2,    10,   0,    0, 2,  // tha, tpa: the asker
   };
-  EXPECT_EQ(bytes_of(*sent[0]), to_vec(want));
+  EXPECT_EQ(bytes_of(*sent[0]), padded(to_vec(want)));
   EXPECT_EQ(c().arp_rx.get(), 1u);
   EXPECT_EQ(c().arp_tx_replies.get(), 1u);
   // RFC 826: the asker is added to the table.

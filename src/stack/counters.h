@@ -75,6 +75,7 @@ namespace sn {
   X(udp_bad_checksum) \
   X(udp_no_port) \
   X(udp_rx_queue_full) \
+  X(udp_echo_unanswered) \
   X(no_buffer) \
   X(tx_port_full)
 

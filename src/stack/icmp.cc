@@ -85,17 +85,11 @@ Result<void> Icmp::send_echo_request(Ipv4Address dst, uint16_t id, uint16_t seq,
     stack_.counters().drop.no_buffer.inc();
     return Error{Errc::kNoBuffers, "packet pool exhausted"};
   }
-  // Payload first (it may span links), then the header with its checksum.
-  uint32_t at = 0;
-  for (Packet* q = p.get(); q; q = q->next()) {
-    const uint32_t skip = q == p.get() ? IcmpHeader::kSize : 0, n = q->size() - skip;
-    if (n > 0) std::memcpy(q->data() + skip, data.data() + at, n);  // empty data may be null
-    at += n;
-  }
+  chain_copy_in(*p, IcmpHeader::kSize, data);  // the payload may span links
   Checksum sum;
   checksum_chain(sum, *p, IcmpHeader::kSize);
-  IcmpHeader h{kIcmpEchoRequest, 0, (uint32_t{id} << 16) | seq};
-  h.emit(std::span<std::byte>(p->data(), IcmpHeader::kSize), sum.sum());
+  IcmpHeader::echo_request(id, seq).emit(std::span<std::byte>(p->data(), IcmpHeader::kSize),
+                                         sum.sum());
   Ipv4::Send s;
   s.dst = dst;
   s.protocol = kIpProtoIcmp;

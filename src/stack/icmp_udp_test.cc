@@ -233,7 +233,10 @@ TEST_F(IcmpRateTest, NoErrorAboutABroadcastOrAnOddSource) {
   // RFC 1122 §3.2.2: nor about a datagram that came as a link-layer broadcast.
   s_.feed(eth_frame(s_.pool, MacAddress::broadcast(), kPeerMac, kEtherTypeIpv4,
                     udp_datagram(1111, 9999, pattern(20, 1))));
-  EXPECT_EQ(c().drop.udp_no_port.get(), 5u);
+  // 0.0.0.0 (to a unicast address) and 127.0.0.1 never get as far as UDP:
+  // such sources are dropped at IPv4.
+  EXPECT_EQ(c().drop.ip_bad_source.get(), 2u);
+  EXPECT_EQ(c().drop.udp_no_port.get(), 3u);
   EXPECT_TRUE(s_.take_sent().empty());
   EXPECT_EQ(c().drop.icmp_rate_limited.get(), 0u);  // and no token spent
   for (int i = 0; i < 5; ++i)

@@ -7,10 +7,6 @@
 
 namespace sn {
 
-namespace {
-constexpr uint32_t kLinkHeadroom = 18;  // Ethernet header with one VLAN tag
-}
-
 Ipv4::Ipv4(Stack& stack, const ReassemblyConfig& reassembly)
     : stack_(stack),
       reassembler_(stack, reassembly),
@@ -46,8 +42,13 @@ void Ipv4::receive(Interface& ifc, PacketPtr packet, bool link_broadcast) {
     return;
   }
   const Ipv4Address src = ip->src(), dst = ip->dst();
-  // §3.2.1.3: a broadcast or multicast source address is discarded.
-  if (src.is_broadcast() || src.is_multicast() || ifc.is_broadcast(src)) {
+  // §3.2.1.3: a broadcast, multicast or loopback (127/8, which must never
+  // appear on a wire) source is discarded; so is 0/8 ("this host", only for a
+  // host that does not know its address yet, asking a broadcast), and one of
+  // our own addresses, which only a spoofer sends us (Linux drops both too).
+  const bool this_network = src.octet(0) == 0 && !ifc.is_broadcast(ip->dst());
+  if (src.is_broadcast() || src.is_multicast() || src.is_loopback() || ifc.is_broadcast(src) ||
+      this_network || stack_.iface_with_address(src)) {
     c.drop.ip_bad_source.inc();
     return;
   }
@@ -125,16 +126,17 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   h.protocol = s.protocol;
   h.src = s.src.is_any() ? ifc.address.address : s.src;
   h.dst = s.dst;
-  c.ip_tx_datagrams.inc();
 
   if (h.total_length > ifc.mtu) {
     if (s.df) {
       c.drop.ip_df_too_big.inc();
       return Error{Errc::kTooBig, "datagram exceeds the MTU and may not be fragmented"};
     }
-    return fragment(ifc, hop->next_hop, h, std::move(payload));
+    auto r = fragment(ifc, hop->next_hop, h, std::move(payload));
+    if (r) c.ip_tx_datagrams.inc();
+    return r;
   }
-  if (payload->next() || payload->headroom() < Ipv4Header::kSize + kLinkHeadroom) {
+  if (payload->next() || payload->headroom() < Ipv4Header::kSize + kMaxLinkHeader) {
     // Gather into one buffer: a frame leaves as one packet.
     PacketPtr flat = stack_.pool().alloc();
     if (!flat) {
@@ -145,6 +147,7 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
     payload = std::move(flat);
   }
   h.emit(std::span<std::byte>(payload->prepend(Ipv4Header::kSize), Ipv4Header::kSize));
+  c.ip_tx_datagrams.inc();
   stack_.arp().output(ifc, hop->next_hop, std::move(payload));
   return ok();
 }
@@ -157,7 +160,7 @@ bool Ipv4::fragments_in_place(const Packet& payload, uint32_t max_fragment) cons
   for (const Packet* p = &payload; p; p = p->next()) {
     if (p->size() == 0 || p->size() > max_fragment) return false;
     if (p->next() && p->size() % 8 != 0) return false;
-    if (p->headroom() < Ipv4Header::kSize + kLinkHeadroom) return false;
+    if (p->headroom() < Ipv4Header::kSize + kMaxLinkHeader) return false;
   }
   return true;
 }

@@ -158,8 +158,10 @@ PacketPtr Reassembler::add(const Ipv4View& ip, PacketPtr packet) {
     return nullptr;
   }
   if (!make_room(buffers, d)) {
+    // No room even after evicting every other datagram: this one cannot
+    // complete, so it gives back what it holds.
     drop.frag_memory.inc();
-    if (d->count == 0) discard(d);
+    discard(d);
     return nullptr;
   }
   if (offset == 0) d->first_header_length = static_cast<uint16_t>(ip.header_length());

@@ -2,6 +2,8 @@
 // transmit batching.
 #include "stack/stack.h"
 
+#include <cstring>
+
 #include "wire/ethernet.h"
 
 namespace sn {
@@ -22,6 +24,9 @@ Stack::Stack(const StackConfig& config, PacketPool& pool, Instant now, uint64_t 
 Stack::~Stack() = default;
 
 uint16_t Stack::add_interface(Port& port, Ipv4Prefix address) {
+  // REQUIRES: a whole frame fits one packet buffer (the engine checks this
+  // and says so; here it is an invariant).
+  SN_CHECK(port.mtu() + kMaxLinkHeader <= pool_.buffer_size() - pool_.headroom());
   auto ifc = std::make_unique<Interface>();
   ifc->index = static_cast<uint16_t>(ifaces_.size());
   ifc->port = &port;
@@ -87,8 +92,10 @@ void Stack::receive(PacketPtr frame, Instant now) {
       counters_.drop.eth_unsupported.inc();
     return;
   }
-  // Untagged frames, or priority-tagged ones (VLAN ID 0, 802.1Q §9.6).
-  if (eth->vlan_count() > 0 && (*eth->vlan_tci() & 0x0fff) != 0) {
+  // Untagged frames, or priority-tagged ones (VLAN ID 0, 802.1Q §9.6), on
+  // every tag: an 802.1ad frame for another service VLAN is not ours.
+  if (eth->vlan_count() > 0 &&
+      ((*eth->vlan_tci() & 0x0fff) != 0 || (*eth->outer_vlan_tci() & 0x0fff) != 0)) {
     counters_.drop.eth_unsupported.inc();
     return;
   }
@@ -114,6 +121,12 @@ void Stack::receive(PacketPtr frame, Instant now) {
 void Stack::transmit(uint16_t iface, PacketPtr frame) {
   Interface& ifc = *ifaces_[iface];
   frame->iface = iface;
+  // IEEE 802.3 §3.2.8: a frame carries at least 60 bytes before its FCS;
+  // pad short ones (ARP, small ICMP) with zeros rather than leave it to the port.
+  if (frame->size() < kEthernetMinFrameSize) {
+    const uint32_t pad = static_cast<uint32_t>(kEthernetMinFrameSize) - frame->size();
+    std::memset(frame->append(pad), 0, pad);
+  }
   ifc.tx.push_back(std::move(frame));
   if (ifc.tx.size() >= config_.tx_batch) flush(ifc);
 }
@@ -124,12 +137,16 @@ void Stack::flush() {
 }
 
 void Stack::flush(Interface& ifc) {
+  // tx_frames/tx_bytes count what the stack hands its ports; the port's own
+  // counters say what the device took, and what it refused is counted here.
   for (const PacketPtr& p : ifc.tx) {
     counters_.tx_frames.inc();
     counters_.tx_bytes.inc(p->size());
   }
+  const size_t offered = ifc.tx.size();
+  const size_t taken = ifc.port->tx_burst(std::span<PacketPtr>(ifc.tx), now_);
   counters_.tx_batches.inc();
-  ifc.port->tx_burst(std::span<PacketPtr>(ifc.tx), now_);
+  counters_.drop.tx_port_full.inc(offered - taken);
   ifc.tx.clear();
 }
 

@@ -50,11 +50,7 @@ Result<void> UdpSocket::send_to(Ipv4Address dst, L4Port port, std::span<const st
     stack.counters().drop.no_buffer.inc();
     return Error{Errc::kNoBuffers, "packet pool exhausted"};
   }
-  size_t done = 0;
-  for (Packet* p = payload.get(); p; p = p->next()) {
-    if (p->size() > 0) std::memcpy(p->data(), data.data() + done, p->size());  // empty: may be null
-    done += p->size();
-  }
+  chain_copy_in(*payload, 0, data);
   return send_to(dst, port, std::move(payload));
 }
 
