@@ -29,7 +29,7 @@ Arp::Arp(Stack& stack, const ArpConfig& config)
 
 Arp::~Arp() = default;
 
-Arp::Entry* Arp::find(Ipv4Address ip) {
+Arp::Entry* Arp::find(Ipv4Address ip) const {
   // Most traffic goes to one next hop (the gateway, or the one peer): try the
   // last entry found before scanning the table.
   if (last_ && last_->state != State::kFree && last_->ip == ip) return last_;
@@ -38,10 +38,6 @@ Arp::Entry* Arp::find(Ipv4Address ip) {
     if (e.state != State::kFree && e.ip == ip) return last_ = &e;
   }
   return nullptr;
-}
-
-const Arp::Entry* Arp::find(Ipv4Address ip) const {
-  return const_cast<Arp*>(this)->find(ip);
 }
 
 std::optional<MacAddress> Arp::lookup(Ipv4Address ip) const {

@@ -60,8 +60,7 @@ class Arp {
     uint64_t seq = 0;  // arrival order, so a next hop's packets leave FIFO
   };
 
-  Entry* find(Ipv4Address ip);
-  const Entry* find(Ipv4Address ip) const;
+  Entry* find(Ipv4Address ip) const;
   Entry* allocate(Ipv4Address ip);
   void free_entry(Entry* e);
   void send_request(Interface& ifc, Ipv4Address target);
@@ -76,7 +75,7 @@ class Arp {
   std::vector<Pending> pending_;  // fixed size; empty slots have no packet
   uint32_t pending_count_ = 0;
   uint64_t next_seq_ = 0;
-  Entry* last_ = nullptr;  // the entry find() returned last
+  mutable Entry* last_ = nullptr;  // the entry find() returned last: a memo
 };
 
 }  // namespace sn
