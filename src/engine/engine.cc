@@ -4,9 +4,12 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "engine/clock.h"
@@ -51,6 +54,11 @@ MacAddress random_local_mac(uint64_t r) {
 
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::string* why) {
   std::unique_ptr<Engine> e(new Engine());
+  e->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e->wake_fd_ < 0) {
+    *why = std::string("eventfd: ") + std::strerror(errno);
+    return Error{Errc::kIo, "engine"};
+  }
   e->name_ = config.name;
   e->control_path_ =
       config.control_path.empty() ? default_control_path(config.name) : config.control_path;
@@ -134,25 +142,38 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
 
 Engine::~Engine() {
   control_.reset();  // stop serving before the counters go away
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-void Engine::run(const std::atomic<bool>& stop) {
+void Engine::run() {
   Stack& stack = *shard_->stack;
   std::vector<pollfd> fds;
   for (Port* p : shard_->ifaces)
     if (p->wait_fd() >= 0) fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
-  while (!stop.load(std::memory_order_relaxed)) {
+  fds.push_back(pollfd{wake_fd_, POLLIN, 0});
+  while (!stop_.load(std::memory_order_acquire)) {
     Instant now = steady_now();
     if (stack.poll(now) > 0) continue;  // busy: poll again at once
-    // Idle: sleep until a port has input or the next timer is due (at most
-    // 100 ms, so a stop request is seen promptly).
-    Duration wait = std::min(stack.next_event() - now, Duration::millis(100));
-    if (wait.ns() <= 0) continue;
-    timespec ts{static_cast<time_t>(wait.ns() / 1'000'000'000),
-                static_cast<long>(wait.ns() % 1'000'000'000)};
-    ::ppoll(fds.data(), fds.size(), &ts, nullptr);
+    // Idle: sleep until a port has input, the next timer is due, or stop().
+    Instant next = stack.next_event();
+    timespec ts{};
+    timespec* timeout = nullptr;
+    if (next != Instant::never()) {
+      Duration wait = next - now;
+      if (wait.ns() <= 0) continue;
+      ts = timespec{static_cast<time_t>(wait.ns() / 1'000'000'000),
+                    static_cast<long>(wait.ns() % 1'000'000'000)};
+      timeout = &ts;
+    }
+    ::ppoll(fds.data(), fds.size(), timeout, nullptr);
   }
   stack.flush();
+}
+
+void Engine::stop() {
+  stop_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof(one));
 }
 
 namespace {

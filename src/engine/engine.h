@@ -45,9 +45,12 @@ class Engine {
   static Result<std::unique_ptr<Engine>> create(const EngineConfig& config, std::string* why);
   ~Engine();
 
-  // Runs the shard loop until `stop` is set: busy while there is work,
-  // sleeping on the ports' descriptors until the next timer when idle.
-  void run(const std::atomic<bool>& stop);
+  // Runs the shard loop until stop() is called: busy while there is work;
+  // when idle, asleep on the ports' descriptors until the next timer, so an
+  // idle engine uses no CPU.
+  void run();
+  // Asks run() to return; safe from any thread (it wakes a sleeping loop).
+  void stop();
 
   // The counters as text or JSON; safe to call from any thread.
   std::string stats_text() const;
@@ -62,6 +65,8 @@ class Engine {
   std::string control_path_;
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<ControlServer> control_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;  // an eventfd stop() writes to
 };
 
 }  // namespace sn

@@ -34,8 +34,7 @@ TEST(Engine, ServesStatsWhileRunningAndStops) {
   cfg.services.push_back(*svc);
   auto engine = Engine::create(cfg, &why);
   ASSERT_TRUE(engine.ok()) << why;
-  std::atomic<bool> stop{false};
-  std::thread shard([&] { (*engine)->run(stop); });
+  std::thread shard([&] { (*engine)->run(); });
 
   for (int i = 0; i < 20; ++i) {
     auto text = control_request(cfg.control_path, "stats", &why);
@@ -52,7 +51,7 @@ TEST(Engine, ServesStatsWhileRunningAndStops) {
   ASSERT_TRUE(unknown.ok());
   EXPECT_NE(unknown->find("unknown command"), std::string::npos);
 
-  stop.store(true);
+  (*engine)->stop();
   shard.join();
   engine->reset();
   // The socket file is gone with the engine.

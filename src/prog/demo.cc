@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -133,8 +132,7 @@ int demo_tap() {
     fmt::print(stderr, "cannot start the engine: {}\n", why);
     return 1;
   }
-  std::atomic<bool> stop{false};
-  std::thread shard([&] { (*engine)->run(stop); });
+  std::thread shard([&] { (*engine)->run(); });
   fmt::print("engine {}/24 on {}; Linux side {}/24\n", kEngineAddress, tap, kLinuxAddress);
   shell(fmt::format("ip addr add {}/24 dev {}", kLinuxAddress, tap));
 
@@ -142,7 +140,7 @@ int demo_tap() {
   ok = ping_linux(4000) && ok;
   ok = udp_echo_linux() && ok;
 
-  stop.store(true);
+  (*engine)->stop();
   shard.join();
   fmt::print("\nthe engine's counters (shardnet stats):\n{}", (*engine)->stats_text());
   engine->reset();

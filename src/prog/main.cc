@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <CLI/CLI.hpp>
 
-#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -82,16 +81,16 @@ int run_engine(EngineConfig cfg) {
     fmt::print(stderr, "shardnet run: {}\n", why.empty() ? engine.error().message : why);
     return 1;
   }
-  std::atomic<bool> stop{false};
+  Engine& e = **engine;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&set, &sig);
-    stop.store(true);
+    e.stop();
   });
   fmt::print("shardnet: engine '{}' running; counters: shardnet stats --control {}\n", cfg.name,
              (*engine)->control_path());
   std::fflush(stdout);
-  (*engine)->run(stop);
+  e.run();
   waiter.join();
   fmt::print("shardnet: stopped\n");
   return 0;

@@ -3,6 +3,7 @@ sends 200 UDP datagrams of random sizes 1..8000 to the udp-echo service and
 gets every one back byte-exact; tshark finds nothing malformed and no bad
 checksum in what the engine sent; SIGTERM stops the engine cleanly."""
 import random
+import time
 
 import lab
 
@@ -49,6 +50,16 @@ with lab.Lab(binary, services=["udp-echo:7"], tag="pu") as L:
     c.check(k["udp_rx_datagrams"] == 200, f"counters: 200 UDP datagrams in ({k['udp_rx_datagrams']})")
     c.check(k["ip_reassembled"] >= 5 + 150, f"counters: reassembled datagrams ({k['ip_reassembled']})")
     c.check(k["drop_udp_no_port"] == 1, f"counters: one datagram to a closed port ({k['drop_udp_no_port']})")
+
+    # Idle, the engine sleeps until input or its next timer: no CPU.
+    def cpu_ticks():
+        with open(f"/proc/{L.engine.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    before = cpu_ticks()
+    time.sleep(2)
+    idle = cpu_ticks() - before
+    c.check(idle <= 2, f"idle engine: {idle} CPU ticks in 2 s")
 
     code, out = L.stop_engine()
     c.check(code == 0 and "stopped" in out, f"SIGTERM: clean exit (code {code})")
