@@ -1,0 +1,254 @@
+// One TCP connection (RFC 9293): the state machine, segment processing in the
+// order of §3.10.7, sending (Nagle, SWS avoidance, delayed ACK, persist), and
+// retransmission (RFC 6298 RTO, RFC 5681/6582 fast retransmit and NewReno
+// recovery through CongestionControl). It does no I/O and reads no clock:
+// every entry point takes `now`, segments go out through a SegmentSink, and
+// next_deadline() is the one time the shard arms on its timer wheel.
+//
+// Files: connection.cc (setup, application calls, state changes),
+// connection_input.cc (§3.10.7), connection_output.cc (what to send),
+// connection_timers.cc (RTO, delayed ACK, persist, TIME-WAIT).
+//
+// Not here yet: the sender's SACK scoreboard (RFC 6675; we send SACK blocks
+// but recover with NewReno), keepalive, urgent data, RFC 5961 §5 ACK
+// throttling and a challenge ACK rate limit (the demux's), SYN cookies.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "base/result.h"
+#include "base/time.h"
+#include "buf/pool.h"
+#include "tcp/congestion.h"
+#include "tcp/recv_buffer.h"
+#include "tcp/rtt.h"
+#include "tcp/segment_sink.h"
+#include "tcp/send_buffer.h"
+#include "tcp/state.h"
+#include "wire/address.h"
+#include "wire/seqnum.h"
+#include "wire/tcp.h"
+
+namespace sn {
+
+struct ConnectionConfig {
+  uint32_t mss = 1460;  // ours, from the MTU (RFC 6691: MTU - 40), sent on our SYN
+  uint32_t send_buffer = 256 * 1024;
+  uint32_t recv_buffer = 256 * 1024;
+  uint8_t window_scale = 7;  // our shift, offered on our SYN (RFC 7323 §2)
+  bool sack = true;
+  bool timestamps = true;
+  bool nodelay = false;  // turn off Nagle (RFC 896)
+  RtoConfig rto;
+  CongestionAlgorithm cc = CongestionAlgorithm::kNewReno;
+  Duration delayed_ack = Duration::millis(40);
+  Duration msl = Duration::seconds(30);  // TIME-WAIT lasts 2*MSL; Linux uses 60 s in all
+  uint32_t max_retries = 15;             // RTO backoffs before giving up (Linux tcp_retries2)
+  uint32_t syn_retries = 6;              // for SYN and SYN-ACK (Linux tcp_syn_retries)
+  uint32_t max_ooo_segments = 64;
+};
+
+// Why a connection ended abnormally.
+enum class TcpError { kNone, kReset, kTimedOut, kRefused };
+const char* to_string(TcpError e);
+
+// One counter per event worth telling apart; per connection, summed by the shard.
+struct ConnectionCounters {
+  uint64_t segments_in = 0;
+  uint64_t segments_out = 0;
+  uint64_t retransmits = 0;  // segments sent again (RTO, fast retransmit, SYN)
+  uint64_t rto_expired = 0;
+  uint64_t dup_acks = 0;
+  uint64_t fast_retransmits = 0;
+  uint64_t ooo_segments = 0;    // data segments queued out of order
+  uint64_t bad_segments = 0;    // unacceptable: failed §3.10.7.4 step 1 or PAWS
+  uint64_t paws_drops = 0;      // RFC 7323 §5.3
+  uint64_t challenge_acks = 0;  // RFC 5961 §3, §4
+  uint64_t acks_too_new = 0;    // SEG.ACK > SND.NXT: ACKed and dropped
+  uint64_t delayed_acks = 0;    // ACKs sent when the delayed-ACK timer fired
+  uint64_t window_updates = 0;  // ACKs sent because read() opened the window
+  uint64_t persist_probes = 0;
+  uint64_t resets_sent = 0;
+};
+
+class Connection {
+ public:
+  // A trace of every state change (optional): fn(ctx, connection, from, to).
+  using StateTrace = void (*)(void* ctx, const Connection& c, TcpState from, TcpState to);
+
+  Connection(const ConnectionConfig& config, PacketPool& pool, SegmentSink& sink, Ipv4Address local,
+             L4Port lport, Ipv4Address remote, L4Port rport);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Active open (§3.10.1): CLOSED -> SYN-SENT, sends a SYN with our options.
+  Result<void> connect(SeqNum iss, Instant now);
+  // Passive open: a SYN the demux found for a listener (it checked that the
+  // SYN has no ACK and no RST). CLOSED -> SYN-RECEIVED, sends a SYN-ACK.
+  void accept_syn(const TcpView& syn, const TcpOptions& opts, SeqNum iss, Instant now);
+  // An arriving segment for this connection (RFC 9293 §3.10.7). `payload` is
+  // its data as a chain (null if none); seg.payload() is not read.
+  void on_segment(const TcpView& seg, const TcpOptions& opts, PacketPtr payload, Instant now);
+
+  // Fires whatever is due at `now`; next_deadline() is when to call it next
+  // (Instant::never() when nothing is armed).
+  void on_timer(Instant now);
+  Instant next_deadline() const;
+
+  // Queues up to data.size() bytes (what the send buffer takes) and sends what
+  // the windows allow. 0 if the connection cannot send (any more).
+  uint32_t write(std::span<const std::byte> data, Instant now);
+  // Copies out up to out.size() bytes received in order; may send a window
+  // update (receiver SWS avoidance, §3.8.6.2.2).
+  uint32_t read(std::span<std::byte> out, Instant now);
+  // Sends a FIN after the queued data (§3.10.4 CLOSE, for the send side).
+  Result<void> shutdown_send(Instant now);
+  // Sends a RST (when synchronized) and goes to CLOSED (§3.10.5 ABORT).
+  void abort(Instant now);
+
+  TcpState state() const { return state_; }
+  // read() would return data, or the peer has closed its side (EOF), or the
+  // connection is closed.
+  bool readable() const;
+  bool writable() const;
+  bool closed() const { return state_ == TcpState::kClosed; }
+  bool eof() const { return fin_received_; }  // the peer's FIN has been received
+  TcpError error() const { return error_; }
+  std::optional<Error> error_value() const;
+  const ConnectionCounters& counters() const { return counters_; }
+  void set_trace(StateTrace fn, void* ctx) {
+    trace_ = fn;
+    trace_ctx_ = ctx;
+  }
+
+  // The RFC 9293 §3.3.1 variables and the negotiated options, for tests and
+  // introspection.
+  SeqNum iss() const { return iss_; }
+  SeqNum irs() const { return irs_; }
+  SeqNum snd_una() const { return snd_una_; }
+  SeqNum snd_nxt() const { return snd_nxt_; }
+  SeqNum snd_max() const { return snd_max_; }
+  uint32_t snd_wnd() const { return snd_wnd_; }
+  SeqNum rcv_nxt() const;
+  uint32_t rcv_wnd() const { return recv_.rcv_wnd(); }
+  uint32_t send_mss() const { return snd_mss_; }  // min(ours, theirs), before options
+  uint32_t effective_mss() const;                 // data bytes per full segment
+  uint8_t snd_wscale() const { return snd_wscale_; }
+  uint8_t rcv_wscale() const { return rcv_wscale_; }
+  bool sack_ok() const { return sack_ok_; }
+  bool ts_ok() const { return ts_ok_; }
+  uint32_t ts_recent() const { return ts_recent_; }
+  Duration rto() const { return rtt_.rto(); }
+  const RttEstimator& rtt() const { return rtt_; }
+  const CongestionControl& congestion() const { return *cc_; }
+  bool in_recovery() const { return in_recovery_; }
+  uint32_t unsent() const;     // bytes written and not yet sent
+  uint32_t in_flight() const;  // SND.NXT - SND.UNA
+  uint32_t readable_bytes() const { return recv_.readable(); }
+
+ private:
+  // connection.cc
+  void set_state(TcpState s);
+  void enter_closed(TcpError why);
+  void enter_time_wait(Instant now);
+  void negotiate(const TcpOptions& peer);
+  uint32_t now_ms(Instant now) const;
+
+  // connection_input.cc: §3.10.7.2 and §3.10.7.4, by step.
+  void on_segment_syn_sent(const TcpView& seg, const TcpOptions& opts, PacketPtr payload,
+                           Instant now);
+  bool acceptable(SeqNum seq, uint32_t seg_len) const;  // step 1's table
+  // Step 5; false means drop the segment (and stop).
+  bool process_ack(const TcpView& seg, const TcpOptions& opts, uint32_t data_len, Instant now);
+  void on_new_ack(SeqNum ack, const TcpOptions& opts, Instant now);
+  void on_dup_ack(Instant now);
+  RecvResult process_text(SeqNum seq, PacketPtr payload, Instant now);  // step 7
+  void complete_handshake(const TcpView& seg, const TcpOptions& opts, Instant now);
+  void process_fin(Instant now);  // step 8
+
+  // connection_output.cc
+  void output(Instant now);  // sends what the windows, Nagle and SWS allow
+  void send_syn(Instant now);
+  void send_ack(Instant now);  // a pure ACK now; clears any pending one
+  void send_challenge_ack(Instant now);
+  void send_rst(SeqNum seq, Instant now);
+  // One segment of [seq, seq + len) plus FIN if `fin`, ACK always set.
+  void send_segment(SeqNum seq, uint32_t len, bool fin, Instant now);
+  uint32_t retransmit_first(Instant now);  // the segment at SND.UNA; returns its length
+  void emit(const TcpHeader& h, PacketPtr payload);
+  void add_sack_blocks(TcpHeader& h) const;
+  TcpHeader header(SeqNum seq, uint8_t flags, Instant now);
+  uint16_t window_field();                          // what to advertise; updates rcv_adv_
+  void ack_received_data(bool force, Instant now);  // delayed ACK policy
+  void maybe_window_update(Instant now);
+
+  // connection_timers.cc
+  void arm_rto(Instant now);
+  void on_rto(Instant now);
+  void on_persist(Instant now);
+  Duration persist_interval() const;
+
+  SeqNum data_end() const { return send_.end(); }  // FIN's sequence number, if sent
+  bool fin_sent() const { return fin_queued_ && snd_max_ > data_end(); }
+  bool fin_acked() const { return fin_queued_ && snd_una_ > data_end(); }
+
+  ConnectionConfig config_;
+  PacketPool& pool_;
+  SegmentSink& sink_;
+  Ipv4Address local_, remote_;
+  L4Port lport_, rport_;
+  TcpState state_ = TcpState::kClosed;
+  TcpError error_ = TcpError::kNone;
+  StateTrace trace_ = nullptr;
+  void* trace_ctx_ = nullptr;
+
+  // Send sequence space (§3.3.1). snd_max_ is the highest sequence number
+  // sent, which SND.NXT falls back from when the RTO fires (go-back-N).
+  SeqNum iss_, snd_una_, snd_nxt_, snd_max_, snd_wl1_, snd_wl2_;
+  uint32_t snd_wnd_ = 0;
+  uint32_t max_snd_wnd_ = 0;  // the largest window the peer offered (§3.8.6.2.1)
+  bool fin_queued_ = false;   // shutdown_send(): a FIN follows the data
+
+  // Receive sequence space. RCV.NXT is recv_.rcv_nxt(), plus one after a FIN.
+  SeqNum irs_;
+  SeqNum rcv_adv_;  // right edge of the window we last advertised
+  bool fin_received_ = false;
+  std::optional<SeqNum> peer_fin_;  // where the peer's FIN is, once seen
+  uint32_t unacked_bytes_ = 0;      // received in order since our last ACK
+  bool ack_now_ = false;            // an ACK is owed now (output() sends it)
+
+  // Options (negotiated on SYN / SYN-ACK).
+  uint32_t snd_mss_ = 536;  // RFC 9293 §3.7.1 default when the peer sends none
+  uint8_t snd_wscale_ = 0, rcv_wscale_ = 0;
+  bool ws_ok_ = false, sack_ok_ = false, ts_ok_ = false;
+  uint32_t ts_recent_ = 0;
+  SeqNum last_ack_sent_;
+
+  SendBuffer send_;
+  RecvBuffer recv_;
+  RttEstimator rtt_;
+  RttTimer rtt_timer_;
+  std::unique_ptr<CongestionControl> cc_;
+  bool syn_retransmitted_ = false;
+
+  // Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582 §3.2).
+  uint32_t dup_acks_ = 0;
+  bool in_recovery_ = false;
+  SeqNum recover_;
+  bool recover_valid_ = false;
+
+  // Timers: one deadline each, never() when disarmed.
+  Instant rto_at_ = Instant::never();
+  Instant delack_at_ = Instant::never();
+  Instant persist_at_ = Instant::never();
+  Instant time_wait_at_ = Instant::never();
+  uint32_t persist_backoffs_ = 0;
+
+  ConnectionCounters counters_;
+};
+
+}  // namespace sn

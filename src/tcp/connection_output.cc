@@ -1,0 +1,235 @@
+// What a connection sends: SYN and SYN-ACK with our options, data as the
+// windows allow (RFC 5681 cwnd, the peer's window), Nagle (RFC 896), sender
+// and receiver SWS avoidance (RFC 9293 §3.8.6.2), delayed ACKs (§3.8.6.3,
+// RFC 1122 §4.2.3.2), SACK blocks on ACKs (RFC 2018), RST.
+#include <algorithm>
+
+#include "tcp/connection.h"
+
+namespace sn {
+
+void Connection::emit(const TcpHeader& h, PacketPtr payload) {
+  ++counters_.segments_out;
+  if (h.flags & kTcpAck) {
+    // Every segment carrying an ACK acknowledges all received so far.
+    ack_now_ = false;
+    delack_at_ = Instant::never();
+    unacked_bytes_ = 0;
+  }
+  sink_.send(h, std::move(payload));
+}
+
+TcpHeader Connection::header(SeqNum seq, uint8_t flags, Instant now) {
+  TcpHeader h;
+  h.src_port = lport_;
+  h.dst_port = rport_;
+  h.seq = seq;
+  h.flags = flags;
+  if (flags & kTcpAck) {
+    h.ack = rcv_nxt();
+    last_ack_sent_ = h.ack;
+    h.window = window_field();
+  }
+  // RFC 7323 §3.2: once negotiated, on every segment but a RST.
+  if (ts_ok_ && !(flags & kTcpRst)) h.options.timestamps = {{now_ms(now), ts_recent_}};
+  return h;
+}
+
+// RCV.WND as advertised, with receiver SWS avoidance (§3.8.6.2.2): the right
+// edge moves right only by at least min(RCV.BUFF / 2, Eff.snd.MSS), and never
+// moves left ("MUST NOT shrink the window"). Window scaling rounds down.
+uint16_t Connection::window_field() {
+  const SeqNum nxt = rcv_nxt();
+  const SeqNum edge = nxt + recv_.rcv_wnd();
+  const uint32_t threshold = std::min(recv_.limit() / 2, effective_mss());
+  SeqNum target = edge;
+  if (edge <= rcv_adv_ || static_cast<uint32_t>(edge - rcv_adv_) < threshold)
+    target = seq_max(rcv_adv_, nxt);
+  const uint32_t wnd = static_cast<uint32_t>(target - nxt);
+  const uint32_t field = std::min<uint32_t>(wnd >> rcv_wscale_, 0xffff);
+  rcv_adv_ = seq_max(rcv_adv_, nxt + (field << rcv_wscale_));
+  return static_cast<uint16_t>(field);
+}
+
+void Connection::add_sack_blocks(TcpHeader& h) const {
+  if (!sack_ok_) return;
+  h.options.sack_count = recv_.sack_blocks(h.options.sack, 4);
+}
+
+void Connection::send_syn(Instant now) {
+  const bool syn_ack = state_ == TcpState::kSynReceived;
+  TcpHeader h;
+  h.src_port = lport_;
+  h.dst_port = rport_;
+  h.seq = iss_;
+  h.flags = kTcpSyn | (syn_ack ? kTcpAck : 0);
+  // RFC 7323 §2.2: the window of a SYN is not scaled.
+  const uint32_t wnd = std::min<uint32_t>(recv_.rcv_wnd(), 0xffff);
+  h.window = static_cast<uint16_t>(wnd);
+  h.options.mss = static_cast<uint16_t>(config_.mss);  // RFC 6691: from our MTU
+  if (syn_ack) {
+    h.ack = rcv_nxt();
+    last_ack_sent_ = h.ack;
+    rcv_adv_ = seq_max(rcv_adv_, h.ack + wnd);
+    // Answer only what the peer offered (RFC 7323 §1.3, §2.2; RFC 2018 §2).
+    if (ws_ok_) h.options.window_scale = config_.window_scale;
+    h.options.sack_permitted = sack_ok_;
+    if (ts_ok_) h.options.timestamps = {{now_ms(now), ts_recent_}};
+  } else {
+    h.options.window_scale = config_.window_scale;
+    h.options.sack_permitted = config_.sack;
+    if (config_.timestamps) h.options.timestamps = {{now_ms(now), 0}};
+  }
+  if (snd_max_ == iss_) {
+    rtt_timer_.start(iss_, now);  // the SYN is timed, for when timestamps are off
+    snd_nxt_ = snd_max_ = iss_ + 1;
+  }
+  if (rto_at_ == Instant::never()) arm_rto(now);
+  emit(h, nullptr);
+}
+
+void Connection::send_ack(Instant now) {
+  switch (state_) {
+    case TcpState::kClosed:
+    case TcpState::kListen:
+    case TcpState::kSynSent:
+      return;
+    case TcpState::kSynReceived:
+      send_syn(now);  // our SYN is what is unacknowledged: repeat the SYN-ACK
+      return;
+    default:
+      break;
+  }
+  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+  TcpHeader h = header(snd_nxt_, kTcpAck, now);
+  add_sack_blocks(h);
+  emit(h, nullptr);
+}
+
+void Connection::send_challenge_ack(Instant now) {
+  // RFC 5961 §3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. The rate limit of
+  // §7 is the demux's (it is per host, not per connection).
+  ++counters_.challenge_acks;
+  send_ack(now);
+}
+
+void Connection::send_rst(SeqNum seq, Instant now) {
+  ++counters_.resets_sent;
+  TcpHeader h;
+  h.src_port = lport_;
+  h.dst_port = rport_;
+  h.seq = seq;
+  h.flags = kTcpRst;
+  (void)now;
+  emit(h, nullptr);
+}
+
+void Connection::send_segment(SeqNum seq, uint32_t len, bool fin, Instant now) {
+  PacketPtr payload;
+  if (len > 0) {
+    payload = send_.copy(seq, len, pool_.headroom());
+    if (!payload) return;  // pool exhausted: the RTO sends it again
+  }
+  uint8_t flags = kTcpAck;
+  if (fin) flags |= kTcpFin;
+  if (len > 0 && seq + len == data_end()) flags |= kTcpPsh;  // the last byte written
+  TcpHeader h = header(seq, flags, now);
+  if (len == 0) add_sack_blocks(h);  // blocks on data would push it past the MSS
+  emit(h, std::move(payload));
+}
+
+uint32_t Connection::retransmit_first(Instant now) {
+  if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) {
+    ++counters_.retransmits;
+    rtt_timer_.cancel();
+    send_syn(now);
+    return 1;
+  }
+  const uint32_t data = snd_una_ < data_end() ? static_cast<uint32_t>(data_end() - snd_una_) : 0;
+  const uint32_t len = std::min(data, effective_mss());
+  const bool fin = fin_sent() && snd_una_ + len == data_end();
+  if (len == 0 && !fin) return 0;
+  ++counters_.retransmits;
+  rtt_timer_.cancel();  // Karn (RFC 6298 §3)
+  send_segment(snd_una_, len, fin, now);
+  return len + (fin ? 1 : 0);
+}
+
+void Connection::output(Instant now) {
+  bool may_send = false;
+  switch (state_) {
+    case TcpState::kEstablished:
+    case TcpState::kCloseWait:
+    case TcpState::kFinWait1:
+    case TcpState::kClosing:
+    case TcpState::kLastAck:
+      may_send = true;
+      break;
+    default:
+      break;
+  }
+  while (may_send) {
+    const uint32_t mss = effective_mss();
+    const uint32_t queued = unsent();
+    const uint32_t flight = in_flight();
+    const uint32_t wnd = std::min(cc_->cwnd(), snd_wnd_);
+    const uint32_t usable = wnd > flight ? wnd - flight : 0;
+    const uint32_t len = std::min({queued, usable, mss});
+    // The FIN goes with the last byte, or alone once all data is sent. It
+    // takes no room in the window here: a receiver with a closed window
+    // drops it and our RTO sends it again.
+    const bool fin = fin_queued_ && snd_nxt_ <= data_end() && len == queued;
+    if (len == 0 && !fin) break;
+    if (len < mss && !fin) {
+      // Sender SWS avoidance (§3.8.6.2.1) with Nagle (RFC 896, §3.7.4):
+      // send a short segment only if it empties the queue and nothing is
+      // unacknowledged (or Nagle is off), or it is at least half the largest
+      // window the peer has offered.
+      const bool empties = len == queued;
+      const bool nagle_ok = config_.nodelay || flight == 0;
+      const bool big_enough = max_snd_wnd_ > 0 && len >= max_snd_wnd_ / 2;
+      if (!((empties && nagle_ok) || big_enough)) break;
+    }
+    if (len > 0 && !ts_ok_ && !rtt_timer_.running() && snd_nxt_ == snd_max_)
+      rtt_timer_.start(snd_nxt_, now);
+    send_segment(snd_nxt_, len, fin, now);
+    snd_nxt_ += len + (fin ? 1 : 0);
+    snd_max_ = seq_max(snd_max_, snd_nxt_);
+    persist_at_ = Instant::never();
+    persist_backoffs_ = 0;
+    if (rto_at_ == Instant::never()) arm_rto(now);
+    if (fin) break;
+  }
+  // §3.8.6.1: data waiting, nothing in flight to bring an ACK, and a window
+  // too small to send into: probe it on the persist timer.
+  if (may_send && unsent() > 0 && snd_una_ == snd_max_ && persist_at_ == Instant::never())
+    persist_at_ = now + persist_interval();
+  if (ack_now_) send_ack(now);
+}
+
+// Delayed ACK (§3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at once for
+// every second full-sized segment's worth and whenever `force`; otherwise
+// within delayed_ack.
+void Connection::ack_received_data(bool force, Instant now) {
+  if (force || unacked_bytes_ >= 2 * effective_mss()) {
+    ack_now_ = true;
+  } else if (unacked_bytes_ > 0 && delack_at_ == Instant::never()) {
+    delack_at_ = now + config_.delayed_ack;
+  }
+}
+
+// After read(): a window update when the right edge can move by the SWS
+// threshold (§3.8.6.2.2), most of all when the window was closed.
+void Connection::maybe_window_update(Instant now) {
+  if (state_ != TcpState::kEstablished && state_ != TcpState::kFinWait1 &&
+      state_ != TcpState::kFinWait2)
+    return;
+  const SeqNum edge = rcv_nxt() + recv_.rcv_wnd();
+  const uint32_t threshold = std::min(recv_.limit() / 2, effective_mss());
+  if (edge > rcv_adv_ && static_cast<uint32_t>(edge - rcv_adv_) >= threshold) {
+    ++counters_.window_updates;
+    send_ack(now);
+  }
+}
+
+}  // namespace sn
