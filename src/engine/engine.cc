@@ -73,7 +73,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
 
   auto shard = std::make_unique<Shard>(config.pool);
   const Instant now = steady_now();
-  shard->stack = std::make_unique<Stack>(config.stack, shard->pool, now, rng.next());
+  StackConfig stack_config = config.stack;
+  for (auto& b : stack_config.tcp.isn_secret)
+    b = static_cast<uint8_t>(rng.next());  // RFC 6528
+  shard->stack = std::make_unique<Stack>(stack_config, shard->pool, now, rng.next());
   for (const EngineIface& ifc : config.ifaces) {
     const IfaceSpec& spec = ifc.spec;
     // A frame travels in one packet buffer: the MTU must fit one.

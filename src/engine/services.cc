@@ -1,7 +1,9 @@
 // The built-in services.
 #include "engine/services.h"
 
+#include <array>
 #include <charconv>
+#include <unordered_map>
 
 namespace sn {
 
@@ -33,6 +35,65 @@ class UdpEcho final : public Service {
   UdpSocket* socket_;
 };
 
+// Echoes a TCP stream back (RFC 862): per connection a fixed buffer of what
+// was read and not yet written back, so a slow reader holds the writer back
+// instead of growing memory.
+class TcpEcho final : public Service {
+ public:
+  explicit TcpEcho(Stack& stack) : stack_(stack) {}
+  void accept(TcpSocket& s) {
+    auto c = std::make_unique<Conn>();
+    c->service = this;
+    c->socket = &s;
+    Conn* raw = c.get();
+    conns_.emplace(&s, std::move(c));
+    s.set_on_event([](void* a, TcpSocket& s) { static_cast<Conn*>(a)->service->pump(s); }, raw);
+    pump(s);
+  }
+
+ private:
+  struct Conn {
+    TcpEcho* service = nullptr;
+    TcpSocket* socket = nullptr;
+    std::array<std::byte, 16384> buf;
+    uint32_t off = 0, len = 0;
+  };
+
+  void pump(TcpSocket& s) {
+    auto it = conns_.find(&s);
+    if (it == conns_.end()) return;
+    Conn& c = *it->second;
+    for (;;) {
+      if (c.off < c.len) {
+        c.off += s.write(std::span<const std::byte>(c.buf.data() + c.off, c.len - c.off));
+        if (c.off < c.len) break;  // the send buffer is full: wait to be writable
+      }
+      c.off = c.len = 0;
+      c.len = s.read(c.buf);
+      if (c.len == 0) break;
+    }
+    const bool drained = c.off == c.len;
+    if (s.state() == TcpState::kClosed || (s.eof() && drained)) {
+      s.close();  // FIN after what is queued; freed by the stack once closed
+      conns_.erase(it);
+    }
+  }
+
+  Stack& stack_;
+  std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
+};
+
+// Reads and drops everything (RFC 863), closing when the peer does.
+class TcpDiscard final : public Service {
+ public:
+  static void on_event(void*, TcpSocket& s) {
+    std::array<std::byte, 16384> scratch;
+    while (s.read(scratch) > 0) {
+    }
+    if (s.eof() || s.state() == TcpState::kClosed) s.close();
+  }
+};
+
 }  // namespace
 
 Result<ServiceSpec> parse_service_spec(std::string_view text, std::string* why) {
@@ -53,8 +114,8 @@ Result<ServiceSpec> parse_service_spec(std::string_view text, std::string* why) 
   if (ec != std::errc() || end != port.data() + port.size() || v == 0 || v > 65535)
     return bad("service port must be 1-65535: '" + std::string(port) + "'");
   spec.port = L4Port(static_cast<uint16_t>(v));
-  if (spec.kind != "udp-echo")
-    return bad("unknown service kind '" + spec.kind + "' (known: udp-echo)");
+  if (spec.kind != "udp-echo" && spec.kind != "tcp-echo" && spec.kind != "discard")
+    return bad("unknown service kind '" + spec.kind + "' (known: udp-echo, tcp-echo, discard)");
   return spec;
 }
 
@@ -63,6 +124,26 @@ Result<std::unique_ptr<Service>> start_service(Stack& stack, const ServiceSpec& 
     auto s = stack.udp().bind(Ipv4Address::any(), spec.port);
     if (!s) return s.error();
     return std::unique_ptr<Service>(new UdpEcho(stack, *s));
+  }
+  if (spec.kind == "tcp-echo") {
+    auto svc = std::make_unique<TcpEcho>(stack);
+    auto l = stack.tcp().listen(
+        spec.port, 128, [](void* a, TcpSocket& s) { static_cast<TcpEcho*>(a)->accept(s); },
+        svc.get());
+    if (!l) return l.error();
+    return std::unique_ptr<Service>(std::move(svc));
+  }
+  if (spec.kind == "discard") {
+    auto svc = std::make_unique<TcpDiscard>();
+    auto l = stack.tcp().listen(
+        spec.port, 128,
+        [](void*, TcpSocket& s) {
+          s.set_on_event(&TcpDiscard::on_event, nullptr);
+          TcpDiscard::on_event(nullptr, s);
+        },
+        nullptr);
+    if (!l) return l.error();
+    return std::unique_ptr<Service>(std::move(svc));
   }
   return Error{Errc::kInvalidArgument, "unknown service kind"};
 }

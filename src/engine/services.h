@@ -1,5 +1,5 @@
-// Built-in services that run inside a shard (embedded mode): `udp-echo:PORT`
-// for now. Each is small and uses only the shard's socket API.
+// Built-in services that run inside a shard (embedded mode): `udp-echo:PORT`,
+// `tcp-echo:PORT` and `discard:PORT`. Each is small and uses only the shard's socket API.
 #pragma once
 
 #include <memory>
@@ -12,7 +12,7 @@
 namespace sn {
 
 struct ServiceSpec {
-  std::string kind;  // "udp-echo"
+  std::string kind;  // "udp-echo", "tcp-echo", "discard"
   L4Port port;
   std::string arg;  // kind-specific (a directory for http, later)
 };

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   run->add_option("--ip", ips, "Our address and subnet on the matching --iface, e.g. 10.0.0.2/24")
       ->required();
   run->add_option("--gateway", gateway, "Default gateway");
-  run->add_option("--service", services, "A built-in service: udp-echo:PORT");
+  run->add_option("--service", services,
+                  "A built-in service: udp-echo:PORT, tcp-echo:PORT, discard:PORT");
   run->add_option("--name", cfg.name, "Engine name (picks the default control socket)")
       ->default_val("shardnet");
   run->add_option("--control", control, "Control socket path");

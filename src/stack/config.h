@@ -2,11 +2,13 @@
 // table and queue it keeps.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
 #include "base/time.h"
+#include "tcp/connection.h"
 #include "wire/address.h"
 
 namespace sn {
@@ -37,11 +39,18 @@ struct UdpConfig {
   uint32_t rx_queue = 256;  // datagrams waiting in one socket
 };
 
+struct TcpConfig {
+  ConnectionConfig connection;
+  uint32_t max_connections = 4096;       // in every state, TIME_WAIT included
+  std::array<uint8_t, 16> isn_secret{};  // RFC 6528's key: the engine hands in a random one
+};
+
 struct StackConfig {
   ArpConfig arp;
   ReassemblyConfig reassembly;
   IcmpConfig icmp;
   UdpConfig udp;
+  TcpConfig tcp;
   uint8_t default_ttl = 64;
   uint32_t tx_batch = 32;  // frames gathered before a port's tx_burst
   uint32_t rx_burst = 32;

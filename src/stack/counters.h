@@ -29,7 +29,13 @@ namespace sn {
   X(icmp_tx_time_exceeded) \
   X(udp_rx_datagrams) \
   X(udp_tx_datagrams) \
-  X(tx_batches)
+  X(tx_batches) \
+  X(tcp_rx_segments) \
+  X(tcp_tx_segments) \
+  X(tcp_tx_resets) \
+  X(tcp_active_opens) \
+  X(tcp_passive_opens) \
+  X(tcp_accepted)
 
 // X(name): one per reason a packet is dropped. Names read "where_why".
 #define SN_STACK_DROP_COUNTERS(X) \
@@ -76,6 +82,13 @@ namespace sn {
   X(udp_no_port) \
   X(udp_rx_queue_full) \
   X(udp_echo_unanswered) \
+  X(tcp_malformed) \
+  X(tcp_bad_checksum) \
+  X(tcp_bad_option) \
+  X(tcp_broadcast) \
+  X(tcp_no_connection) \
+  X(tcp_rst_no_connection) \
+  X(tcp_syn_queue_full) \
   X(no_buffer) \
   X(tx_port_full)
 

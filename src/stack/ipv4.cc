@@ -79,6 +79,9 @@ void Ipv4::deliver(const Ipv4Meta& meta, PacketPtr datagram) {
     case kIpProtoUdp:
       stack_.udp().receive(meta, std::move(datagram));
       return;
+    case kIpProtoTcp:
+      stack_.tcp().receive(meta, std::move(datagram));
+      return;
     default:
       // RFC 1122 §3.2.2.1: protocol unreachable, when not sent to a broadcast.
       stack_.counters().drop.ip_unknown_protocol.inc();

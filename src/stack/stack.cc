@@ -17,7 +17,8 @@ Stack::Stack(const StackConfig& config, PacketPool& pool, Instant now, uint64_t 
       arp_(*this, config.arp),
       ipv4_(*this, config.reassembly),
       icmp_(*this, config.icmp),
-      udp_(*this, config.udp) {
+      udp_(*this, config.udp),
+      tcp_(*this, config.tcp) {
   SN_CHECK(config_.rx_burst <= rx_.size());
 }
 

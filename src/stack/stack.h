@@ -1,5 +1,5 @@
 // One shard's private IPv4 stack: interfaces, ARP, IPv4 with fragmentation and
-// reassembly, ICMP and UDP. It does no I/O of its own beyond its ports' burst
+// reassembly, ICMP, UDP and TCP. It does no I/O of its own beyond its ports' burst
 // calls, keeps no clock (every entry point is handed `now`), and owns all of
 // its memory: the shard's pool, timer wheel, counters and tables.
 #pragma once
@@ -20,6 +20,7 @@
 #include "stack/interface.h"
 #include "stack/ipv4.h"
 #include "stack/route.h"
+#include "stack/tcp.h"
 #include "stack/udp.h"
 
 namespace sn {
@@ -72,6 +73,7 @@ class Stack {
   Ipv4& ipv4() { return ipv4_; }
   Icmp& icmp() { return icmp_; }
   Udp& udp() { return udp_; }
+  Tcp& tcp() { return tcp_; }
 
  private:
   void flush(Interface& ifc);
@@ -88,6 +90,7 @@ class Stack {
   Ipv4 ipv4_;
   Icmp icmp_;
   Udp udp_;
+  Tcp tcp_;
   std::array<PacketPtr, 64> rx_;
 };
 
