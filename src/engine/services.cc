@@ -1,6 +1,8 @@
 // The built-in services.
 #include "engine/services.h"
 
+#include "engine/http.h"
+
 #include <array>
 #include <charconv>
 #include <unordered_map>
@@ -114,8 +116,11 @@ Result<ServiceSpec> parse_service_spec(std::string_view text, std::string* why) 
   if (ec != std::errc() || end != port.data() + port.size() || v == 0 || v > 65535)
     return bad("service port must be 1-65535: '" + std::string(port) + "'");
   spec.port = L4Port(static_cast<uint16_t>(v));
-  if (spec.kind != "udp-echo" && spec.kind != "tcp-echo" && spec.kind != "discard")
-    return bad("unknown service kind '" + spec.kind + "' (known: udp-echo, tcp-echo, discard)");
+  if (spec.kind != "udp-echo" && spec.kind != "tcp-echo" && spec.kind != "discard" &&
+      spec.kind != "http")
+    return bad("unknown service kind '" + spec.kind +
+               "' (known: udp-echo, tcp-echo, discard, http:PORT:DIR)");
+  if (spec.kind == "http" && spec.arg.empty()) return bad("http needs a directory: http:PORT:DIR");
   return spec;
 }
 
@@ -145,6 +150,7 @@ Result<std::unique_ptr<Service>> start_service(Stack& stack, const ServiceSpec& 
     if (!l) return l.error();
     return std::unique_ptr<Service>(std::move(svc));
   }
+  if (spec.kind == "http") return start_http_service(stack, spec);
   return Error{Errc::kInvalidArgument, "unknown service kind"};
 }
 

@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       ->required();
   run->add_option("--gateway", gateway, "Default gateway");
   run->add_option("--service", services,
-                  "A built-in service: udp-echo:PORT, tcp-echo:PORT, discard:PORT");
+                  "A built-in service: udp-echo:PORT, tcp-echo:PORT, discard:PORT, http:PORT:DIR");
   run->add_option("--name", cfg.name, "Engine name (picks the default control socket)")
       ->default_val("shardnet");
   run->add_option("--control", control, "Control socket path");
