@@ -147,7 +147,7 @@ const char* content_type(std::string_view path) {
 
 class HttpServer final : public Service {
  public:
-  HttpServer(Stack& stack, std::string root) : stack_(stack), root_(std::move(root)) {}
+  explicit HttpServer(std::string root) : root_(std::move(root)) {}
   void accept(TcpSocket& s) {
     auto c = std::make_unique<Conn>();
     c->server = this;
@@ -289,7 +289,6 @@ class HttpServer final : public Service {
     }
   }
 
-  Stack& stack_;
   std::string root_;
   std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
 };
@@ -302,7 +301,7 @@ Result<std::unique_ptr<Service>> start_http_service(Stack& stack, const ServiceS
   if (spec.arg.empty() || !::realpath(spec.arg.c_str(), real) || ::stat(real, &st) != 0 ||
       !S_ISDIR(st.st_mode))
     return Error{Errc::kNotFound, "http:PORT:DIR needs an existing directory"};
-  auto svc = std::make_unique<HttpServer>(stack, std::string(real));
+  auto svc = std::make_unique<HttpServer>(std::string(real));
   auto l = stack.tcp().listen(
       spec.port, 128, [](void* a, TcpSocket& s) { static_cast<HttpServer*>(a)->accept(s); },
       svc.get());

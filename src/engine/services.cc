@@ -42,7 +42,7 @@ class UdpEcho final : public Service {
 // instead of growing memory.
 class TcpEcho final : public Service {
  public:
-  explicit TcpEcho(Stack& stack) : stack_(stack) {}
+  TcpEcho() = default;
   void accept(TcpSocket& s) {
     auto c = std::make_unique<Conn>();
     c->service = this;
@@ -81,7 +81,6 @@ class TcpEcho final : public Service {
     }
   }
 
-  Stack& stack_;
   std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
 };
 
@@ -131,7 +130,7 @@ Result<std::unique_ptr<Service>> start_service(Stack& stack, const ServiceSpec& 
     return std::unique_ptr<Service>(new UdpEcho(stack, *s));
   }
   if (spec.kind == "tcp-echo") {
-    auto svc = std::make_unique<TcpEcho>(stack);
+    auto svc = std::make_unique<TcpEcho>();
     auto l = stack.tcp().listen(
         spec.port, 128, [](void* a, TcpSocket& s) { static_cast<TcpEcho*>(a)->accept(s); },
         svc.get());
