@@ -34,7 +34,11 @@ uint64_t TimerWheel::tick_of(Instant t) const {
 }
 
 void TimerWheel::schedule(Timer& t, Instant deadline) {
-  if (t.wheel_) unlink(&t);
+  if (t.wheel_) {  // re-armed: it is counted once, below
+    SN_CHECK(t.wheel_ == this);
+    unlink(&t);
+    --count_;
+  }
   t.wheel_ = this;
   t.deadline_ = deadline;
   t.tick_ = tick_of(deadline);
@@ -159,7 +163,7 @@ Instant TimerWheel::next_deadline() const {
     }
     best = std::min(best, at);
   }
-  return time_of(best);
+  return best == UINT64_MAX ? Instant::never() : time_of(best);
 }
 
 }  // namespace sn

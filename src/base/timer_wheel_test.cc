@@ -81,6 +81,21 @@ TEST(TimerWheel, CancelAndRearm) {
   EXPECT_EQ(p.fired, 1);
 }
 
+// Regression: re-arming an armed timer counted it twice, so the wheel never
+// looked empty again and reported a deadline nothing had.
+TEST(TimerWheel, RearmingCountsOnce) {
+  TimerWheel w(kT0, kTick);
+  Probe p;
+  w.schedule(p.timer, kT0 + Duration::millis(5));
+  w.schedule(p.timer, kT0 + Duration::millis(7));
+  w.schedule(p.timer, kT0 + Duration::millis(9));
+  EXPECT_EQ(w.armed_count(), 1u);
+  w.advance(kT0 + Duration::millis(9));
+  EXPECT_EQ(p.fired, 1);
+  EXPECT_EQ(w.armed_count(), 0u);
+  EXPECT_EQ(w.next_deadline(), Instant::never());
+}
+
 TEST(TimerWheel, DestroyedTimerUnlinksItself) {
   TimerWheel w(kT0, kTick);
   {
