@@ -1,7 +1,7 @@
 // Shared vocabulary of the stack tests: addresses; hand-built frames (Ethernet,
 // ARP, IPv4 with options and fragments, UDP, ICMP) with correct lengths and
-// checksums that a test then breaks on purpose; readers of the frames a stack
-// sent; a Stack over the scripted fake port on a manual clock; and a two-node
+// checksums that a test then breaks on purpose; TCP segments; readers of the
+// frames a stack sent; a Stack over the scripted fake port on a manual clock; and a two-node
 // Simulation with a tiny UDP echo and a ping recorder.
 #pragma once
 
@@ -23,6 +23,7 @@
 #include "wire/ethernet.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+#include "wire/tcp.h"
 #include "wire/udp.h"
 #include "wire/wire_testing.h"
 
@@ -134,6 +135,32 @@ inline std::vector<std::byte> udp_datagram(uint16_t sport, uint16_t dport,
   return ipv4_bytes(f, udp_bytes(f.src, f.dst, sport, dport, payload));
 }
 
+// A TCP header and payload with the checksum over the pseudo-header.
+inline std::vector<std::byte> tcp_bytes(Ipv4Address src, Ipv4Address dst, const TcpHeader& h,
+                                        std::span<const std::byte> payload) {
+  std::vector<std::byte> v(h.size() + payload.size());
+  if (!payload.empty()) std::memcpy(v.data() + h.size(), payload.data(), payload.size());
+  h.emit(std::span<std::byte>(v).first(h.size()), src, dst, Checksum{}.add(payload).sum(),
+         static_cast<uint16_t>(payload.size()));
+  return v;
+}
+
+// Recomputes the checksum of the TCP segment `seg` (header and payload) after an edit.
+inline void fix_tcp_checksum(std::span<std::byte> seg, Ipv4Address src, Ipv4Address dst) {
+  store16(seg.data() + 16, 0);
+  const auto len = static_cast<uint16_t>(seg.size());
+  store16(seg.data() + 16,
+          Checksum{}.add_sum(pseudo_header_sum(src, dst, kIpProtoTcp, len)).add(seg).finish());
+}
+
+// A TCP segment from the peer to us, as IPv4 bytes.
+inline std::vector<std::byte> tcp_datagram(const TcpHeader& h,
+                                           std::span<const std::byte> payload = {},
+                                           IpFields f = IpFields{}) {
+  f.protocol = kIpProtoTcp;
+  return ipv4_bytes(f, tcp_bytes(f.src, f.dst, h, payload));
+}
+
 inline std::vector<std::byte> arp_bytes(const ArpPacket& a) {
   std::vector<std::byte> v(ArpPacket::kSize);
   a.emit(v);
@@ -199,6 +226,15 @@ inline std::optional<Ipv4View> ip_of(const Packet& frame) {
 inline std::vector<std::byte> ip_payload_of(const Packet& frame) {
   auto v = ip_of(frame);
   return v ? to_vec(v->payload()) : std::vector<std::byte>{};
+}
+
+// The TCP segment in a sent frame; the view points into the frame.
+inline std::optional<TcpView> tcp_of(const Packet& frame) {
+  auto v = ip_of(frame);
+  if (!v || v->protocol() != kIpProtoTcp) return std::nullopt;
+  auto t = TcpView::parse(v->payload());
+  if (!t) return std::nullopt;
+  return *t;
 }
 
 // ---- A stack over the scripted fake port, on a manual clock ----------------

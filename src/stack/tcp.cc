@@ -278,6 +278,9 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
     return;
   }
   c.drop.tcp_no_connection.inc();
+  // §3.10.7.2 (LISTEN), fourth: a segment with none of SYN, ACK and RST
+  // "should not be reached. Drop the segment and return." (Linux too.)
+  if (l && !(flags & kTcpAck)) return;
   const uint32_t seg_len = data_len + ((flags & kTcpSyn) ? 1 : 0) + ((flags & kTcpFin) ? 1 : 0);
   send_reset(meta, seg, seg_len);
 }

@@ -1,0 +1,458 @@
+// Tests of TCP on one shard (stack/tcp.cc). Two stacks on the simulated wire
+// move data both ways through the socket API, clean and under seeded faults,
+// down to the reaping of closed sockets after TIME-WAIT and the last pool
+// buffer. Then, on a stack over the scripted port, the demultiplexer alone:
+// resets for segments to no connection (RFC 9293 §3.10.7.1 and .2), every
+// receive drop with its counter, and the listener's backlog.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "stack/stack_testing.h"
+
+namespace sn {
+namespace {
+
+using namespace sn::testing;
+
+constexpr L4Port kPort{5001};
+
+// One end of a transfer, written with the socket API the way a service would:
+// writes `out` in chunks of random size as the send buffer takes them, reads
+// in chunks of random size, and closes once it has sent everything and has
+// either received `expect` bytes (if it closes first) or seen the peer's FIN.
+// A connection that ends abnormally is closed at once, its error kept.
+class Peer {
+ public:
+  Peer(std::vector<std::byte> out, size_t expect, bool closes_first, uint64_t seed)
+      : out(std::move(out)), expect_(expect), closes_first_(closes_first), rng_(seed) {}
+
+  void attach(TcpSocket& s) {
+    sock = &s;
+    s.set_on_event([](void* a, TcpSocket&) { static_cast<Peer*>(a)->pump(); }, this);
+    pump();
+  }
+  static void accept(void* a, TcpSocket& s) {
+    auto* p = static_cast<Peer*>(a);
+    ++p->accepted;
+    p->attach(s);
+  }
+
+  std::vector<std::byte> out, in;
+  TcpSocket* sock = nullptr;  // still valid after close(), until the stack reaps it
+  bool closed = false;
+  int accepted = 0;
+  TcpError error = TcpError::kNone;
+  ConnectionCounters counters;  // as they were at close()
+
+ private:
+  void pump() {
+    if (closed) return;
+    while (sent_ < out.size()) {
+      const size_t n = std::min<size_t>(1 + rng_.below(8192), out.size() - sent_);
+      const uint32_t w = sock->write(std::span(out).subspan(sent_, n));
+      sent_ += w;
+      if (w < n) break;
+    }
+    std::array<std::byte, 8192> buf;
+    while (uint32_t r = sock->read(std::span(buf).first(1 + rng_.below(buf.size()))))
+      in.insert(in.end(), buf.begin(), buf.begin() + r);
+    const bool done = sent_ == out.size() && (closes_first_ ? in.size() >= expect_ : sock->eof());
+    if (sock->state() == TcpState::kClosed || done) {
+      error = sock->error();
+      counters = sock->connection().counters();
+      closed = true;
+      sock->close();
+    }
+  }
+
+  size_t sent_ = 0;
+  const size_t expect_;
+  const bool closes_first_;
+  Rng rng_;
+};
+
+// Echoes what it reads, keeping what the send buffer did not take, and closes
+// once the peer has closed and everything has been echoed (like TcpEcho).
+struct Echo {
+  static void accept(void* a, TcpSocket& s) {
+    auto* e = static_cast<Echo*>(a);
+    ++e->accepted;
+    e->sock = &s;
+    s.set_on_event([](void* a, TcpSocket&) { static_cast<Echo*>(a)->pump(); }, e);
+    e->pump();
+  }
+  void pump() {
+    if (closed) return;
+    for (;;) {
+      const uint32_t w = sock->write(pending);
+      pending.erase(pending.begin(), pending.begin() + w);
+      if (!pending.empty()) break;
+      std::array<std::byte, 4096> buf;
+      const uint32_t r = sock->read(buf);
+      if (r == 0) break;
+      pending.assign(buf.begin(), buf.begin() + r);
+    }
+    if (sock->state() == TcpState::kClosed || (sock->eof() && pending.empty())) {
+      error = sock->error();
+      closed = true;
+      sock->close();
+    }
+  }
+  TcpSocket* sock = nullptr;
+  std::vector<std::byte> pending;
+  int accepted = 0;
+  bool closed = false;
+  TcpError error = TcpError::kNone;
+};
+
+// ---- Two stacks on the simulated wire ---------------------------------------
+
+class TcpLayerSimTest : public ::testing::Test {
+ protected:
+  Simulation sim_;
+  Simulation::Node& a_ = sim_.add_node(sim_node(1));
+  Simulation::Node& b_ = sim_.add_node(sim_node(2));
+  Stack& client_ = *a_.stack;
+  Stack& server_ = *b_.stack;
+};
+
+// 256 KiB each way; the parameter says whether the client closes first.
+class TcpLayerCloseTest : public TcpLayerSimTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(TcpLayerCloseTest, DataBothWaysByteExactThenEverySocketIsReaped) {
+  const bool client_first = GetParam();
+  constexpr size_t kBytes = 256 * 1024;
+  Peer server(pattern(kBytes, 2), kBytes, !client_first, 22);
+  Peer client(pattern(kBytes, 1), kBytes, client_first, 11);
+  ASSERT_TRUE(server_.tcp().listen(kPort, 4, &Peer::accept, &server).ok());
+  auto c = client_.tcp().connect(kServerIp, kPort);
+  ASSERT_TRUE(c.ok());
+  client.attach(**c);
+  ASSERT_TRUE(sim_.run_until([&] { return client.closed && server.closed; }));
+  EXPECT_EQ(server.accepted, 1);
+  EXPECT_TRUE(client.in == server.out);  // not EXPECT_EQ: 256 KiB of output on failure
+  EXPECT_TRUE(server.in == client.out);
+  EXPECT_EQ(client.in.size(), kBytes);
+  EXPECT_EQ(server.in.size(), kBytes);
+  EXPECT_EQ(client.error, TcpError::kNone);
+  EXPECT_EQ(server.error, TcpError::kNone);
+
+  // The first to close waits in TIME-WAIT for exactly 2*MSL (§3.10.7.4 step 8,
+  // to within the wheel's 1 ms tick); the other is reaped at its last ACK.
+  Peer& first = client_first ? client : server;
+  Stack& first_stack = client_first ? client_ : server_;
+  Stack& second_stack = client_first ? server_ : client_;
+  ASSERT_TRUE(sim_.run_until([&] { return first.sock->state() == TcpState::kTimeWait; }));
+  const Duration two_msl = first_stack.tcp().config().connection.msl * 2;
+  ASSERT_TRUE(sim_.run_until([&] { return second_stack.tcp().connections() == 0; }));
+  sim_.run_for(two_msl - Duration::millis(2));
+  EXPECT_EQ(first_stack.tcp().connections(), 1u);
+  sim_.run_for(Duration::millis(3));
+  EXPECT_EQ(first_stack.tcp().connections(), 0u);
+
+  ASSERT_TRUE(sim_.run_until_idle(Duration::seconds(120)));
+  for (Stack* s : {&client_, &server_}) {
+    const StackCounters& k = s->counters();
+    EXPECT_EQ(k.total_drops(), 0u);
+    EXPECT_EQ(k.tcp_tx_resets.get(), 0u);
+  }
+  EXPECT_EQ(client_.counters().tcp_active_opens.get(), 1u);
+  EXPECT_EQ(server_.counters().tcp_passive_opens.get(), 1u);
+  EXPECT_EQ(server_.counters().tcp_accepted.get(), 1u);
+  // A clean wire: every segment one side sent, the other received.
+  EXPECT_EQ(client_.counters().tcp_tx_segments.get(), server_.counters().tcp_rx_segments.get());
+  EXPECT_EQ(server_.counters().tcp_tx_segments.get(), client_.counters().tcp_rx_segments.get());
+  expect_no_leaks(a_);
+  expect_no_leaks(b_);
+}
+
+INSTANTIATE_TEST_SUITE_P(TcpLayer, TcpLayerCloseTest, ::testing::Values(true, false),
+                         [](const auto& info) {
+                           return std::string(info.param ? "ClientFirst" : "ServerFirst");
+                         });
+
+TEST_F(TcpLayerSimTest, ConnectToAClosedPortIsRefused) {
+  Peer client({}, 0, false, 1);
+  auto c = client_.tcp().connect(kServerIp, L4Port(9));
+  ASSERT_TRUE(c.ok());
+  client.attach(**c);
+  EXPECT_EQ((*c)->state(), TcpState::kSynSent);
+  ASSERT_TRUE(sim_.run_until([&] { return client.closed; }));
+  EXPECT_EQ(client.error, TcpError::kRefused);
+  EXPECT_EQ(server_.counters().drop.tcp_no_connection.get(), 1u);
+  EXPECT_EQ(server_.counters().tcp_tx_resets.get(), 1u);
+  EXPECT_EQ(client_.counters().tcp_active_opens.get(), 1u);
+  // The socket is gone, and with it the client's last armed timer. (A wheel
+  // that still counts one reports a deadline in the past from then on, and
+  // the simulation, like the engine, would spin on it.)
+  EXPECT_EQ(client_.tcp().connections(), 0u);
+  ASSERT_EQ(client_.timers().armed_count(), 0u);
+  ASSERT_TRUE(sim_.run_until_idle());
+  EXPECT_EQ(client_.tcp().connections(), 0u);
+  EXPECT_EQ(server_.tcp().connections(), 0u);
+  expect_no_leaks(a_);
+  expect_no_leaks(b_);
+}
+
+TEST_F(TcpLayerSimTest, AbortResetsThePeerAndBothSocketsAreReaped) {
+  Echo echo;
+  ASSERT_TRUE(server_.tcp().listen(kPort, 4, &Echo::accept, &echo).ok());
+  TcpSocket* c = *client_.tcp().connect(kServerIp, kPort);
+  ASSERT_EQ(c->write(pattern(50'000, 3)), 50'000u);
+  ASSERT_TRUE(sim_.run_until([&] { return c->readable(); }));
+  c->abort();  // RST now, with data still in flight both ways
+  ASSERT_TRUE(sim_.run_until_idle());
+  EXPECT_TRUE(echo.closed);
+  EXPECT_EQ(echo.error, TcpError::kReset);
+  EXPECT_GE(client_.counters().tcp_tx_resets.get(), 1u);
+  EXPECT_EQ(client_.tcp().connections(), 0u);
+  EXPECT_EQ(server_.tcp().connections(), 0u);
+  expect_no_leaks(a_);
+  expect_no_leaks(b_);
+}
+
+// 128 KiB echoed under loss, reordering, duplication and corruption on the
+// client's port (both ways), for ten seeds. A transfer takes about half a
+// millisecond, less than a reordered frame is held (2 ms): frames still held
+// arrive after both sockets are gone, so resets for no connection (and a
+// TIME-WAIT ended by one, as Linux allows by default) are expected here.
+TEST(TcpLayerLossyTest, EchoIsByteExactAndNothingLeaks) {
+  constexpr size_t kBytes = 128 * 1024;
+  uint64_t faults = 0, retransmits = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SCOPED_TRACE(seed);
+    FaultConfig fault{.loss = 0.02, .duplicate = 0.01, .reorder = 0.02, .corrupt = 0.001};
+    fault.seed = seed;
+    Simulation sim;
+    Simulation::Node& a = sim.add_node(sim_node(1, {}, fault));
+    Simulation::Node& b = sim.add_node(sim_node(2));
+    Echo echo;
+    ASSERT_TRUE(b.stack->tcp().listen(kPort, 4, &Echo::accept, &echo).ok());
+    Peer client(pattern(kBytes, seed), kBytes, true, seed);
+    client.attach(**a.stack->tcp().connect(kServerIp, kPort));
+    ASSERT_TRUE(sim.run_until([&] { return client.closed && echo.closed; }, Duration::seconds(60)));
+    retransmits += client.counters.retransmits;
+    EXPECT_TRUE(client.in == client.out);
+    EXPECT_EQ(client.in.size(), kBytes);
+    EXPECT_EQ(echo.accepted, 1);
+    ASSERT_TRUE(sim.run_until_idle(Duration::seconds(600)));
+    EXPECT_EQ(a.stack->tcp().connections(), 0u);
+    EXPECT_EQ(b.stack->tcp().connections(), 0u);
+    expect_no_leaks(a);
+    expect_no_leaks(b);
+    const FaultPort::FaultCounters& f = a.fault->faults();
+    faults += f.dropped.get() + f.duplicated.get() + f.reordered.get() + f.corrupted.get();
+    for (Stack* s : {a.stack.get(), b.stack.get()}) {
+      const StackCounters& k = s->counters();
+      EXPECT_EQ(k.drop.no_buffer.get() + k.drop.tx_port_full.get(), 0u);
+      EXPECT_EQ(k.drop.tcp_syn_queue_full.get() + k.drop.arp_unresolved.get(), 0u);
+    }
+  }
+  EXPECT_GT(faults, 0u);
+  EXPECT_GT(retransmits, 0u);
+}
+
+// ---- The demultiplexer, on a stack over the scripted port -------------------
+
+TcpHeader segment(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags) {
+  TcpHeader h;
+  h.src_port = L4Port(sport);
+  h.dst_port = L4Port(dport);
+  h.seq = SeqNum{seq};
+  h.ack = SeqNum{ack};
+  h.flags = flags;
+  h.window = 65535;
+  if (flags & kTcpSyn) h.options.mss = 1460;
+  return h;
+}
+
+class TcpLayerDemuxTest : public ::testing::Test {
+ protected:
+  TcpLayerDemuxTest() {
+    s_.take_sent();
+    s_.learn_peer();
+  }
+  const StackCounters& c() const { return s_.stack.counters(); }
+  void feed(const TcpHeader& h, size_t payload = 0) {
+    s_.feed_ip(tcp_datagram(h, pattern(payload, payload)));
+  }
+  // Listens on kPort; accepted sockets are counted and left alone.
+  void listen(uint32_t backlog) {
+    auto on_accept = [](void* a, TcpSocket&) { ++*static_cast<int*>(a); };
+    ASSERT_TRUE(s_.stack.tcp().listen(kPort, backlog, on_accept, &accepted_).ok());
+  }
+  // The one frame sent since the last call, as a TCP segment from us to the peer.
+  TcpHeader only_segment_sent() {
+    auto sent = s_.take_sent();
+    EXPECT_EQ(sent.size(), 1u);
+    if (sent.empty()) return {};
+    auto ip = ip_of(*sent[0]);
+    auto t = tcp_of(*sent[0]);
+    EXPECT_TRUE(ip && t);
+    if (!ip || !t) return {};
+    EXPECT_EQ(ip->src(), kOurIp);
+    EXPECT_EQ(ip->dst(), kPeerIp);
+    EXPECT_TRUE(t->checksum_ok(kOurIp, kPeerIp));
+    return *TcpHeader::from(*t);
+  }
+  FakeStack s_;
+  int accepted_ = 0;
+};
+
+// §3.10.7.1: "If the ACK bit is off, sequence number zero is used,
+// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"; "If the ACK bit is on,
+// <SEQ=SEG.ACK><CTL=RST>". The same for an ACK to a listener (§3.10.7.2).
+TEST_F(TcpLayerDemuxTest, SegmentsToNoConnectionAreAnsweredWithRst) {
+  listen(4);  // on kPort: only the ACK-bearing rows are sent there
+  struct Row {
+    uint16_t dport;
+    uint8_t flags;
+    uint32_t seq, ack;
+    size_t payload;
+    uint8_t rst_flags;
+    uint32_t rst_seq, rst_ack;
+  } rows[] = {
+      {80, kTcpSyn, 1000, 0, 0, kTcpRst | kTcpAck, 0, 1001},
+      {80, kTcpSyn, 0xffffffff, 0, 0, kTcpRst | kTcpAck, 0, 0},  // SEG.SEQ+1 wraps
+      {80, kTcpSyn, 1000, 0, 10, kTcpRst | kTcpAck, 0, 1011},
+      {80, kTcpSyn | kTcpFin, 1000, 0, 10, kTcpRst | kTcpAck, 0, 1012},
+      {80, kTcpPsh, 7, 0, 5, kTcpRst | kTcpAck, 0, 12},
+      {80, kTcpAck, 1000, 0xabcdef01, 0, kTcpRst, 0xabcdef01, 0},
+      {80, kTcpAck | kTcpPsh | kTcpFin, 1000, 77, 100, kTcpRst, 77, 0},
+      {80, kTcpSyn | kTcpAck, 1000, 5555, 0, kTcpRst, 5555, 0},
+      {kPort.v, kTcpAck, 1000, 4242, 0, kTcpRst, 4242, 0},
+      {kPort.v, kTcpSyn | kTcpAck, 1000, 4343, 0, kTcpRst, 4343, 0},
+  };
+  uint64_t n = 0;
+  for (const Row& r : rows) {
+    SCOPED_TRACE(::testing::Message() << "row " << n);
+    feed(segment(1234, r.dport, r.seq, r.ack, r.flags), r.payload);
+    const TcpHeader rst = only_segment_sent();
+    EXPECT_EQ(rst.src_port, L4Port(r.dport));
+    EXPECT_EQ(rst.dst_port, L4Port(1234));
+    EXPECT_EQ(rst.flags, r.rst_flags);
+    EXPECT_EQ(rst.seq, SeqNum{r.rst_seq});
+    EXPECT_EQ(rst.ack, SeqNum{r.rst_ack});
+    EXPECT_EQ(rst.window, 0);
+    EXPECT_EQ(rst.options, TcpOptions{});
+    ++n;
+    EXPECT_EQ(c().drop.tcp_no_connection.get(), n);
+    EXPECT_EQ(c().tcp_tx_resets.get(), n);
+  }
+  EXPECT_EQ(c().tcp_rx_segments.get(), n);
+  EXPECT_EQ(s_.stack.tcp().connections(), 0u);
+  EXPECT_EQ(accepted_, 0);
+  EXPECT_TRUE(s_.pool_full());
+}
+
+TEST_F(TcpLayerDemuxTest, ResetsToNoConnectionAreDroppedSilently) {
+  listen(4);
+  feed(segment(1234, 80, 1000, 0, kTcpRst));
+  feed(segment(1234, 80, 1000, 99, kTcpRst | kTcpAck));
+  feed(segment(1234, kPort.v, 1000, 0, kTcpRst));
+  feed(segment(1234, kPort.v, 1000, 0, kTcpRst | kTcpSyn));  // RST is checked first
+  EXPECT_EQ(c().drop.tcp_rst_no_connection.get(), 4u);
+  EXPECT_EQ(c().total_drops(), 4u);
+  EXPECT_EQ(c().tcp_tx_resets.get(), 0u);
+  EXPECT_EQ(c().tcp_passive_opens.get(), 0u);
+  EXPECT_TRUE(s_.take_sent().empty());
+  EXPECT_EQ(s_.stack.tcp().connections(), 0u);
+}
+
+// §3.10.7.2 (LISTEN), fourth: a segment with none of SYN, ACK and RST
+// "should not be reached. Drop the segment and return." Linux drops it too
+// (tcp_rcv_state_process). Only a closed port answers it with a reset.
+TEST_F(TcpLayerDemuxTest, ListenerDropsSegmentsWithoutSynOrAck) {
+  listen(4);
+  feed(segment(1234, kPort.v, 1000, 0, kTcpFin));
+  feed(segment(1234, kPort.v, 1000, 0, kTcpPsh), 20);
+  EXPECT_TRUE(s_.take_sent().empty());
+  EXPECT_EQ(c().drop.tcp_no_connection.get(), 2u);
+  EXPECT_EQ(c().tcp_tx_resets.get(), 0u);
+  EXPECT_EQ(s_.stack.tcp().connections(), 0u);
+}
+
+// Each bad segment is a SYN to a listener, so "nothing created" means something.
+TEST_F(TcpLayerDemuxTest, BadSegmentsAreCountedAndNothingIsSentOrCreated) {
+  listen(4);
+  const auto good = tcp_bytes(kPeerIp, kOurIp, segment(1234, kPort.v, 1000, 0, kTcpSyn), {});
+  ASSERT_EQ(good.size(), 24u);  // 20 + MSS
+  IpFields f;
+  f.protocol = kIpProtoTcp;
+  auto edited = [&](auto edit) {
+    auto v = good;
+    edit(v);
+    fix_tcp_checksum(v, kPeerIp, kOurIp);
+    return ipv4_bytes(f, v);
+  };
+  auto checksum = ipv4_bytes(f, good);
+  checksum[20 + 4] ^= std::byte{0x01};  // SEG.SEQ
+  s_.feed_ip(checksum);
+  EXPECT_EQ(c().drop.tcp_bad_checksum.get(), 1u);
+
+  s_.feed_ip(edited([](auto& v) { v[12] = std::byte{0x40}; }));  // data offset 4
+  s_.feed_ip(edited([](auto& v) { v[12] = std::byte{0x70}; }));  // 28 bytes of 24
+  s_.feed_ip(ipv4_bytes(f, std::span(good).first(19)));          // no whole header
+  EXPECT_EQ(c().drop.tcp_malformed.get(), 3u);
+
+  s_.feed_ip(edited([](auto& v) { v[21] = std::byte{3}; }));  // MSS of length 3
+  s_.feed_ip(edited([](auto& v) { v[21] = std::byte{0}; }));  // length 0
+  s_.feed_ip(edited([](auto& v) {  // NOP NOP NOP, then a window scale past the end
+    for (size_t i = 20; i < 23; ++i)
+      v[i] = std::byte{kTcpOptNop};
+    v[23] = std::byte{kTcpOptWindowScale};
+  }));
+  EXPECT_EQ(c().drop.tcp_bad_option.get(), 3u);
+
+  for (Ipv4Address dst : {kSubnetBroadcast, Ipv4Address::broadcast()}) {
+    IpFields bf = f;
+    bf.dst = dst;
+    s_.feed_ip(tcp_datagram(segment(1234, kPort.v, 1000, 0, kTcpSyn), {}, bf));
+  }
+  EXPECT_EQ(c().drop.tcp_broadcast.get(), 2u);
+
+  EXPECT_EQ(c().total_drops(), 9u);
+  EXPECT_EQ(c().tcp_rx_segments.get(), 0u);
+  EXPECT_EQ(c().tcp_passive_opens.get(), 0u);
+  EXPECT_EQ(s_.stack.tcp().connections(), 0u);
+  EXPECT_TRUE(s_.take_sent().empty());
+  EXPECT_TRUE(s_.pool_full());
+}
+
+TEST_F(TcpLayerDemuxTest, BacklogBoundsHandshakesInProgress) {
+  listen(2);
+  for (uint16_t port : {1001, 1002, 1003})
+    feed(segment(port, kPort.v, 1000u * port, 0, kTcpSyn));
+  auto sent = s_.take_sent();
+  ASSERT_EQ(sent.size(), 2u);  // no SYN-ACK for the third
+  std::vector<TcpHeader> synacks;
+  for (const auto& p : sent) {
+    auto t = tcp_of(*p);
+    ASSERT_TRUE(t.has_value());
+    synacks.push_back(*TcpHeader::from(*t));
+    EXPECT_EQ(synacks.back().flags, kTcpSyn | kTcpAck);
+    EXPECT_EQ(synacks.back().ack, SeqNum{1000u * synacks.back().dst_port.v + 1});
+  }
+  EXPECT_EQ(synacks[0].dst_port, L4Port(1001));
+  EXPECT_EQ(synacks[1].dst_port, L4Port(1002));
+  EXPECT_EQ(c().drop.tcp_syn_queue_full.get(), 1u);
+  EXPECT_EQ(c().tcp_passive_opens.get(), 2u);
+  EXPECT_EQ(s_.stack.tcp().connections(), 2u);
+
+  // The first handshake completes: it leaves the backlog, and a new SYN fits.
+  feed(segment(1001, kPort.v, 1001001, synacks[0].seq.v + 1, kTcpAck));
+  EXPECT_EQ(accepted_, 1);
+  EXPECT_EQ(c().tcp_accepted.get(), 1u);
+  EXPECT_TRUE(s_.take_sent().empty());
+  feed(segment(1004, kPort.v, 4000, 0, kTcpSyn));
+  EXPECT_EQ(only_segment_sent().flags, kTcpSyn | kTcpAck);
+  EXPECT_EQ(c().tcp_passive_opens.get(), 3u);
+  EXPECT_EQ(c().drop.tcp_syn_queue_full.get(), 1u);
+  EXPECT_EQ(s_.stack.tcp().connections(), 3u);
+}
+
+}  // namespace
+}  // namespace sn
