@@ -47,7 +47,7 @@ class TcpSocket final : public SegmentSink {
   // Done with the socket: FIN after queued data; the stack frees it once the
   // connection has closed. No events are delivered after this.
   void close();
-  void abort();  // RST now; freed at once
+  void abort();  // RST now; freed on the stack's next poll
   // Called whenever the connection may have become readable, writable,
   // connected or closed.
   void set_on_event(EventFn fn, void* arg) {

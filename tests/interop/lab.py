@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 SKIP = 77
@@ -164,6 +165,30 @@ class Lab:
     def engine_packets_in_capture(self):
         r = sh(f"tshark -r {self.pcap} -Y 'eth.src == {self.engine_mac}'", check=False)
         return len([l for l in r.stdout.splitlines() if l.strip()])
+
+
+def tcp_echo(addr, data, timeout=60):
+    """Sends `data` to a TCP echo server at `addr` from one thread while
+    another reads; returns what came back (all of it, or what did by `timeout`)."""
+    s = socket.create_connection(addr, timeout=30)
+    got = bytearray()
+
+    def reader():
+        try:
+            while len(got) < len(data):
+                b = s.recv(1 << 16)
+                if not b:
+                    break
+                got.extend(b)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=reader)
+    t.start()
+    s.sendall(data)
+    t.join(timeout)
+    s.close()
+    return bytes(got)
 
 
 def binary_from_argv():

@@ -16,34 +16,11 @@ binary = lab.binary_from_argv()
 c = lab.Checks()
 
 
-def echo(addr, data, timeout=60):
-    """Sends `data` to an echo server and returns what came back."""
-    s = socket.create_connection(addr, timeout=10)
-    got = bytearray()
-
-    def reader():
-        try:
-            while len(got) < len(data):
-                b = s.recv(1 << 16)
-                if not b:
-                    break
-                got.extend(b)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=reader)
-    t.start()
-    s.sendall(data)
-    t.join(timeout)
-    s.close()
-    return bytes(got)
-
-
 with lab.Lab(binary, services=["tcp-echo:7", "discard:9"], tag="tcp") as L:
     addr = (L.engine_ip, 7)
     data = random.Random(16).randbytes(16 << 20)
     t0 = time.time()
-    back = echo(addr, data)
+    back = lab.tcp_echo(addr, data)
     dt = time.time() - t0
     c.check(back == data, f"16 MiB through tcp-echo byte-exact ({len(back)} bytes back, {dt:.2f} s)")
 
@@ -52,7 +29,7 @@ with lab.Lab(binary, services=["tcp-echo:7", "discard:9"], tag="tcp") as L:
     def one(i):
         d = random.Random(1000 + i).randbytes(64 << 10)
         try:
-            results[i] = echo(addr, d) == d
+            results[i] = lab.tcp_echo(addr, d) == d
         except OSError as e:
             results[i] = False
     threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
