@@ -14,14 +14,7 @@ namespace {
 
 using namespace sn::testing;
 
-class SimTest : public ::testing::Test {
- protected:
-  Simulation sim_;
-  Simulation::Node& a_ = sim_.add_node(sim_node(1));
-  Simulation::Node& b_ = sim_.add_node(sim_node(2));
-  Stack& client_ = *a_.stack;
-  Stack& server_ = *b_.stack;
-};
+using SimTest = TwoStacks;
 
 TEST_F(SimTest, EchoRepliesOfEverySizeAreByteExact) {
   PingRecorder rec(client_);

@@ -358,4 +358,14 @@ inline void expect_no_leaks(Simulation::Node& n) {
   EXPECT_EQ(n.stack->arp().pending_packets(), 0u);
 }
 
+// Two stacks on the simulated wire: node 1 the client, node 2 the server.
+class TwoStacks : public ::testing::Test {
+ protected:
+  Simulation sim_;
+  Simulation::Node& a_ = sim_.add_node(sim_node(1));
+  Simulation::Node& b_ = sim_.add_node(sim_node(2));
+  Stack& client_ = *a_.stack;
+  Stack& server_ = *b_.stack;
+};
+
 }  // namespace sn::testing

@@ -110,14 +110,7 @@ struct Echo {
 
 // ---- Two stacks on the simulated wire ---------------------------------------
 
-class TcpLayerSimTest : public ::testing::Test {
- protected:
-  Simulation sim_;
-  Simulation::Node& a_ = sim_.add_node(sim_node(1));
-  Simulation::Node& b_ = sim_.add_node(sim_node(2));
-  Stack& client_ = *a_.stack;
-  Stack& server_ = *b_.stack;
-};
+using TcpLayerSimTest = TwoStacks;
 
 // 256 KiB each way; the parameter says whether the client closes first.
 class TcpLayerCloseTest : public TcpLayerSimTest, public ::testing::WithParamInterface<bool> {};
