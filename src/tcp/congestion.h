@@ -26,6 +26,10 @@
 //   the ACK that covers `recover` is reported by on_exit_recovery() with the
 //   bytes still outstanding *after* it, and not also by on_ack().
 //   The recovery calls are ignored when the controller is not in recovery.
+// - SACK-based recovery (RFC 6675 §5) enters with on_enter_sack_recovery()
+//   instead: no inflation, and neither on_dup_ack_in_recovery() nor
+//   on_partial_ack() follows (the connection counts what is in the network
+//   with RFC 6675's pipe); it ends with on_exit_recovery() or on_rto().
 // - on_rto() each time the retransmission timer fires, with the bytes
 //   outstanding. It ends fast recovery (RFC 6582 §3.2 step 4). Repeated
 //   timeouts with no new data acknowledged in between keep ssthresh
@@ -93,6 +97,11 @@ class CongestionControl {
   // acknowledgments", option 1): cwnd = min(ssthresh, max(in_flight, SMSS) +
   // SMSS), where `in_flight` is what is outstanding after this ACK.
   virtual void on_exit_recovery(uint32_t in_flight, Instant now) = 0;
+  // SACK-based loss recovery (RFC 6675 §5 step 4.2, "ssthresh = cwnd =
+  // (FlightSize / 2)"): ssthresh as on_enter_recovery() sets it, from the
+  // bytes in flight and the controller's decrease (CUBIC's beta); cwnd =
+  // ssthresh, not inflated by 3*SMSS.
+  virtual void on_enter_sack_recovery(uint32_t in_flight, Instant now) = 0;
 
   // Retransmission timeout: cwnd = 1 SMSS, the loss window (RFC 5681 §3.1);
   // ssthresh from the bytes in flight (eqn 4 for NewReno, RFC 9438 §4.8 for

@@ -115,6 +115,31 @@ TEST_P(CongestionShared, LossNeverLeavesLessThanTwoSegments) {
   EXPECT_EQ(tiny->cwnd(), 5'000u);
 }
 
+TEST_P(CongestionShared, SackRecoveryDoesNotInflate) {
+  // The same ssthresh as a NewReno fast retransmit, and cwnd = ssthresh
+  // (RFC 6675 §5 step 4.2).
+  auto reno_style = make();
+  reno_style->on_enter_recovery(20 * kMss, kT0);
+  auto cc = make();
+  cc->on_enter_sack_recovery(20 * kMss, kT0);
+  EXPECT_EQ(cc->ssthresh(), reno_style->ssthresh());
+  EXPECT_EQ(cc->cwnd(), cc->ssthresh());
+  EXPECT_LT(cc->ssthresh(), 20 * kMss);
+  // One reduction per recovery, and ACKs leave the window alone until it ends.
+  const uint32_t cwnd = cc->cwnd();
+  cc->on_enter_sack_recovery(4 * kMss, kT0);
+  cc->on_enter_recovery(4 * kMss, kT0);
+  cc->on_ack(kMss, kRtt, 20 * kMss, kT0);
+  EXPECT_EQ(cc->cwnd(), cwnd);
+  cc->on_exit_recovery(100 * kMss, kT0);
+  EXPECT_EQ(cc->cwnd(), cwnd);
+  // Floors as for fast retransmit.
+  auto tiny = make();
+  tiny->on_enter_sack_recovery(1, kT0);
+  EXPECT_EQ(tiny->ssthresh(), 2'000u);
+  EXPECT_EQ(tiny->cwnd(), 2'000u);
+}
+
 TEST_P(CongestionShared, TimeoutLeavesOneSegment) {
   auto cc = make();
   cc->on_rto(10 * kMss, kT0);

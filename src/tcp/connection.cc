@@ -122,6 +122,7 @@ Result<void> Connection::connect(SeqNum iss, Instant now) {
   iss_ = iss;
   snd_una_ = snd_nxt_ = snd_max_ = iss;
   send_.reset(iss + 1);
+  last_heard_ = now;
   set_state(TcpState::kSynSent);
   send_syn(now);
   return ok();
@@ -142,8 +143,26 @@ void Connection::accept_syn(const TcpView& syn, const TcpOptions& opts, SeqNum i
   snd_wnd_ = max_snd_wnd_ = syn.window();
   snd_wl1_ = syn.seq();
   snd_wl2_ = iss;
+  last_heard_ = now;
   set_state(TcpState::kSynReceived);
   send_syn(now);
+}
+
+void Connection::accept_cookie(SeqNum irs, SeqNum iss, const TcpOptions& syn_opts, Instant now) {
+  SN_CHECK(state_ == TcpState::kClosed);
+  irs_ = irs;
+  recv_.reset(irs_ + 1);
+  rcv_adv_ = irs_ + 1;
+  last_ack_sent_ = irs_ + 1;
+  iss_ = iss;
+  snd_una_ = iss;
+  snd_nxt_ = snd_max_ = iss + 1;  // our SYN-ACK went out (statelessly)
+  send_.reset(iss + 1);
+  negotiate(syn_opts);
+  snd_wl1_ = irs;
+  snd_wl2_ = iss;
+  last_heard_ = now;
+  set_state(TcpState::kSynReceived);
 }
 
 uint32_t Connection::write(std::span<const std::byte> data, Instant now) {
@@ -208,6 +227,27 @@ void Connection::abort(Instant now) {
   }
   send_.reset(snd_una_);
   enter_closed(TcpError::kNone);
+}
+
+void Connection::orphan(Instant now) {
+  if (orphaned_at_ == Instant::never()) orphaned_at_ = now;
+}
+
+void Connection::set_nodelay(bool on, Instant now) {
+  config_.nodelay = on;
+  if (on) output(now);  // what Nagle held back may go now
+}
+
+void Connection::set_keepalive(bool on, Instant now) {
+  config_.keepalive = on;
+  keepalive_sent_ = 0;
+  last_heard_ = now;  // the idle time counts from here
+}
+
+void Connection::set_congestion(CongestionAlgorithm algorithm) {
+  if (algorithm == config_.cc) return;
+  config_.cc = algorithm;
+  cc_ = make_congestion_control(algorithm, CongestionConfig{.mss = effective_mss()});
 }
 
 bool Connection::readable() const {

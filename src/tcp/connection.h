@@ -1,17 +1,19 @@
 // One TCP connection (RFC 9293): the state machine, segment processing in the
 // order of §3.10.7, sending (Nagle, SWS avoidance, delayed ACK, persist), and
 // retransmission (RFC 6298 RTO, RFC 5681/6582 fast retransmit and NewReno
-// recovery through CongestionControl). It does no I/O and reads no clock:
-// every entry point takes `now`, segments go out through a SegmentSink, and
+// recovery through CongestionControl; with SACK negotiated, RFC 6675
+// SACK-based loss recovery over the scoreboard of scoreboard.h, or NewReno's
+// if the peer sends no SACK blocks). It does no I/O and reads no clock: every
+// entry point takes `now`, segments go out through a SegmentSink, and
 // next_deadline() is the one time the shard arms on its timer wheel.
 //
 // Files: connection.cc (setup, application calls, state changes),
 // connection_input.cc (§3.10.7), connection_output.cc (what to send),
 // connection_timers.cc (RTO, delayed ACK, persist, TIME-WAIT).
 //
-// Not here yet: the sender's SACK scoreboard (RFC 6675; we send SACK blocks
-// but recover with NewReno), keepalive, urgent data, RFC 5961 §5 ACK
-// throttling and a challenge ACK rate limit (the demux's), SYN cookies.
+// Not here yet: RFC 6675 §5 step (3) Limited Transmit (RFC 3042), D-SACK
+// use and undo (RFC 2883, RFC 3708), RACK-TLP (RFC 8985), PRR (RFC 6937),
+// SACK blocks on data segments, urgent data, RFC 5961 §5 ACK throttling.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +23,12 @@
 
 #include "base/result.h"
 #include "base/time.h"
+#include "base/token_bucket.h"
 #include "buf/pool.h"
 #include "tcp/congestion.h"
 #include "tcp/recv_buffer.h"
 #include "tcp/rtt.h"
+#include "tcp/scoreboard.h"
 #include "tcp/segment_sink.h"
 #include "tcp/send_buffer.h"
 #include "tcp/state.h"
@@ -49,6 +53,18 @@ struct ConnectionConfig {
   uint32_t max_retries = 15;             // RTO backoffs before giving up (Linux tcp_retries2)
   uint32_t syn_retries = 6;              // for SYN and SYN-ACK (Linux tcp_syn_retries)
   uint32_t max_ooo_segments = 64;
+  // Keepalive (RFC 1122 §4.2.3.6): off unless asked for; once the connection
+  // has been idle `keepalive_idle` (at least two hours by default), probe every
+  // `keepalive_interval`, and give up after `keepalive_probes` unanswered
+  // (Linux's tcp_keepalive_time, _intvl and _probes).
+  bool keepalive = false;
+  Duration keepalive_idle = Duration::seconds(7200);
+  Duration keepalive_interval = Duration::seconds(75);
+  uint32_t keepalive_probes = 9;
+  // How long a connection the application has closed waits in FIN-WAIT-2
+  // for the peer's FIN (Linux's tcp_fin_timeout); RFC 9293 sets no bound,
+  // but an orphan no one will read must not be held forever.
+  Duration fin_wait2_timeout = Duration::seconds(60);
 };
 
 // Why a connection ended abnormally.
@@ -63,6 +79,10 @@ struct ConnectionCounters {
   uint64_t rto_expired = 0;
   uint64_t dup_acks = 0;
   uint64_t fast_retransmits = 0;
+  // RFC 6675 SACK-based loss recoveries (each is a fast retransmit too), and
+  // the segments sent again in them (also counted in retransmits).
+  uint64_t sack_recoveries = 0;
+  uint64_t sack_retransmits = 0;
   uint64_t ooo_segments = 0;    // data segments queued out of order
   uint64_t bad_segments = 0;    // unacceptable: failed §3.10.7.4 step 1 or PAWS
   uint64_t paws_drops = 0;      // RFC 7323 §5.3
@@ -72,6 +92,9 @@ struct ConnectionCounters {
   uint64_t window_updates = 0;  // ACKs sent because read() opened the window
   uint64_t persist_probes = 0;
   uint64_t resets_sent = 0;
+  uint64_t challenge_acks_limited = 0;  // not sent: over the shard's RFC 5961 §7 limit
+  uint64_t keepalive_probes = 0;
+  uint64_t keepalive_timeouts = 0;  // connections dropped: probes unanswered
 };
 
 class Connection {
@@ -90,6 +113,12 @@ class Connection {
   // Passive open: a SYN the demux found for a listener (it checked that the
   // SYN has no ACK and no RST). CLOSED -> SYN-RECEIVED, sends a SYN-ACK.
   void accept_syn(const TcpView& syn, const TcpOptions& opts, SeqNum iss, Instant now);
+  // A connection rebuilt from a valid SYN cookie (RFC 4987 §3.6): the SYN
+  // that began it (ISN `irs`, the options the cookie kept) and the SYN-ACK
+  // with ISN `iss` are taken as exchanged, so the connection is in
+  // SYN-RECEIVED with nothing to send; the caller then hands it the ACK that
+  // carried the cookie through on_segment(), which establishes it.
+  void accept_cookie(SeqNum irs, SeqNum iss, const TcpOptions& syn_opts, Instant now);
   // An arriving segment for this connection (RFC 9293 §3.10.7). `payload` is
   // its data as a chain (null if none); seg.payload() is not read.
   void on_segment(const TcpView& seg, const TcpOptions& opts, PacketPtr payload, Instant now);
@@ -109,6 +138,20 @@ class Connection {
   Result<void> shutdown_send(Instant now);
   // Sends a RST (when synchronized) and goes to CLOSED (§3.10.5 ABORT).
   void abort(Instant now);
+  // The application will not read or write again (it closed the socket):
+  // FIN-WAIT-2 is then bounded by fin_wait2_timeout.
+  void orphan(Instant now);
+
+  // Socket options.
+  void set_nodelay(bool on, Instant now);
+  void set_keepalive(bool on, Instant now);
+  // Switches the congestion controller. Once established the new one starts
+  // from its initial window, as after an idle period (RFC 5681 §4.1).
+  void set_congestion(CongestionAlgorithm algorithm);
+  // A rate limit on challenge ACKs shared by the shard's connections (RFC
+  // 5961 §7); null means none.
+  void set_challenge_ack_limiter(TokenBucket* limiter) { challenge_limiter_ = limiter; }
+  const ConnectionConfig& config() const { return config_; }
 
   TcpState state() const { return state_; }
   // read() would return data, or the peer has closed its side (EOF), or the
@@ -146,6 +189,8 @@ class Connection {
   const RttEstimator& rtt() const { return rtt_; }
   const CongestionControl& congestion() const { return *cc_; }
   bool in_recovery() const { return in_recovery_; }
+  bool in_sack_recovery() const { return in_recovery_ && sack_recovery_; }
+  const SackScoreboard& scoreboard() const { return scoreboard_; }
   uint32_t unsent() const;     // bytes written and not yet sent
   uint32_t in_flight() const;  // SND.NXT - SND.UNA
   uint32_t readable_bytes() const { return recv_.readable(); }
@@ -166,6 +211,8 @@ class Connection {
   bool process_ack(const TcpView& seg, const TcpOptions& opts, uint32_t data_len, Instant now);
   void on_new_ack(SeqNum ack, const TcpOptions& opts, Instant now);
   void on_dup_ack(Instant now);
+  // RFC 6675 §5 step 4.
+  void enter_sack_recovery(Instant now);
   RecvResult process_text(SeqNum seq, PacketPtr payload, Instant now);  // step 7
   void complete_handshake(const TcpView& seg, const TcpOptions& opts, Instant now);
   void process_fin(Instant now);  // step 8
@@ -179,6 +226,17 @@ class Connection {
   // One segment of [seq, seq + len) plus FIN if `fin`, ACK always set.
   void send_segment(SeqNum seq, uint32_t len, bool fin, Instant now);
   uint32_t retransmit_first(Instant now);  // the segment at SND.UNA; returns its length
+  // [seq, seq + len) again, the FIN too if the range covers it (SACK recovery).
+  void retransmit_range(SeqNum seq, uint32_t len, Instant now);
+  // New data output() may send with `usable` bytes of window: its length and
+  // whether the FIN goes with it; {0, false} when nothing may go now.
+  struct NewData {
+    uint32_t len = 0;
+    bool fin = false;
+  };
+  NewData next_data(uint32_t usable) const;
+  void send_data(NewData d, Instant now);  // at SND.NXT
+  void sack_output(Instant now);           // RFC 6675 §5 (C)
   void emit(const TcpHeader& h, PacketPtr payload);
   void add_sack_blocks(TcpHeader& h) const;
   TcpHeader header(SeqNum seq, uint8_t flags, Instant now);
@@ -190,6 +248,9 @@ class Connection {
   void arm_rto(Instant now);
   void on_rto(Instant now);
   void on_persist(Instant now);
+  void on_keepalive(Instant now);
+  Instant keepalive_deadline() const;
+  Instant fin_wait2_deadline() const;
   Duration persist_interval() const;
 
   SeqNum data_end() const { return send_.end(); }  // FIN's sequence number, if sent
@@ -240,12 +301,27 @@ class Connection {
   bool in_recovery_ = false;
   SeqNum recover_;
   bool recover_valid_ = false;
+  // SACK-based loss recovery (RFC 6675), when sack_ok_: the scoreboard of
+  // what the peer SACKed, and while in_recovery_ && sack_recovery_, HighRxt
+  // and RescueRxt (one past each, as the scoreboard takes them). recover_ is
+  // RFC 6675's RecoveryPoint (one past HighData when recovery began).
+  SackScoreboard scoreboard_;
+  bool sack_recovery_ = false;  // the current recovery is RFC 6675's, not NewReno's
+  SeqNum high_rxt_;
+  SeqNum rescue_rxt_;
 
   // Timers: one deadline each, never() when disarmed.
   Instant rto_at_ = Instant::never();
   Instant delack_at_ = Instant::never();
   Instant persist_at_ = Instant::never();
   Instant time_wait_at_ = Instant::never();
+  // Keepalive and the orphan's FIN-WAIT-2 bound are measured from when the
+  // peer was last heard from; their deadlines are computed, not stored.
+  Instant last_heard_ = Instant::never();
+  Instant last_probe_ = Instant::never();
+  Instant orphaned_at_ = Instant::never();
+  uint32_t keepalive_sent_ = 0;  // probes since the peer was last heard from
+  TokenBucket* challenge_limiter_ = nullptr;
   uint32_t persist_backoffs_ = 0;
 
   ConnectionCounters counters_;

@@ -2,6 +2,7 @@
 // SYN-SENT, §3.10.7.4 (steps 1-8) for the synchronized states, with RFC 5961
 // (blind RST and SYN: challenge ACKs) and RFC 7323 (PAWS, ts_recent).
 #include <algorithm>
+#include <span>
 
 #include "tcp/connection.h"
 
@@ -18,6 +19,8 @@ uint32_t flag(uint8_t flags, uint8_t f) {
 void Connection::on_segment(const TcpView& seg, const TcpOptions& opts, PacketPtr payload,
                             Instant now) {
   ++counters_.segments_in;
+  last_heard_ = now;  // keepalive: the peer is alive (RFC 1122 §4.2.3.6)
+  keepalive_sent_ = 0;
   const uint8_t f = seg.flags();
   const SeqNum seq = seg.seq();
   const uint32_t data_len = payload ? payload->chain_size() : 0;
@@ -257,12 +260,29 @@ bool Connection::process_ack(const TcpView& seg, const TcpOptions& opts, uint32_
   }
   const uint32_t wnd = uint32_t{seg.window()} << snd_wscale_;
   const uint8_t f = seg.flags();
-  if (ack > snd_una_) {
+  // RFC 5681 §2's duplicate ACK: outstanding data, no data or SYN/FIN, the
+  // same ACK and the same window.
+  const bool dup_ack = ack == snd_una_ && data_len == 0 && !(f & (kTcpSyn | kTcpFin)) &&
+                       wnd == snd_wnd_ && snd_max_ > snd_una_;
+  if (sack_ok_) {
+    // RFC 6675 §5: "Upon the receipt of any ACK containing SACK information,
+    // the scoreboard MUST be updated via the Update () routine". Update()
+    // also forgets what the ACK acknowledges, so it runs on every ACK.
+    const uint8_t n = std::min<uint8_t>(opts.sack_count, static_cast<uint8_t>(opts.sack.size()));
+    const bool sack_news =
+        scoreboard_.update(seq_max(ack, snd_una_), snd_max_, std::span(opts.sack).first(n));
+    // "If the incoming ACK is a cumulative acknowledgment, the TCP MUST
+    // reset DupAcks to zero" (on_new_ack does).
+    if (ack > snd_una_) on_new_ack(ack, opts, now);
+    // §2: an ACK that SACKs octets not SACKed before is a duplicate ACK, "even
+    // if it carries new data, changes the advertised window, or moves the
+    // cumulative acknowledgment point". A peer that negotiated SACK but sends
+    // no blocks still has RFC 5681's duplicate ACKs counted (and gets NewReno
+    // recovery: see on_dup_ack).
+    if (sack_news || (dup_ack && n == 0)) on_dup_ack(now);
+  } else if (ack > snd_una_) {
     on_new_ack(ack, opts, now);
-  } else if (ack == snd_una_ && data_len == 0 && !(f & (kTcpSyn | kTcpFin)) && wnd == snd_wnd_ &&
-             snd_max_ > snd_una_) {
-    // RFC 5681 §2's duplicate ACK: outstanding data, no data or SYN/FIN, the
-    // same ACK and the same window.
+  } else if (dup_ack) {
     on_dup_ack(now);
   }
   // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated. If
@@ -317,9 +337,16 @@ void Connection::on_new_ack(SeqNum ack, const TcpOptions& opts, Instant now) {
 
   if (in_recovery_) {
     if (ack >= recover_) {
-      // RFC 6582 §3.2 step 3, full acknowledgment.
+      // RFC 6582 §3.2 step 3, full acknowledgment; RFC 6675 §5 (A), "An
+      // incoming cumulative ACK for a sequence number greater than
+      // RecoveryPoint signals the end of loss recovery" (what is SACKed above
+      // stays in the scoreboard, as (A) asks).
       in_recovery_ = false;
       cc_->on_exit_recovery(flight_after, now);
+    } else if (sack_recovery_) {
+      // RFC 6675 §5 (B): the scoreboard has this ACK's blocks (B.1); output()
+      // recomputes pipe (B.2) and sends what NextSeg() chooses (C). No cwnd
+      // deflation: pipe accounts for what has left the network.
     } else {
       // Partial acknowledgment: retransmit the first unacknowledged segment
       // and deflate; "reset the retransmit timer" on the first only (we do it
@@ -343,7 +370,25 @@ void Connection::on_dup_ack(Instant now) {
   ++dup_acks_;
   ++counters_.dup_acks;
   if (in_recovery_) {
-    cc_->on_dup_ack_in_recovery();  // RFC 5681 §3.2 step 4; output() may send new data
+    // RFC 5681 §3.2 step 4 in NewReno recovery; output() may send new data.
+    // In SACK recovery, output() runs RFC 6675 §5 (B.2) and (C) instead.
+    if (!sack_recovery_) cc_->on_dup_ack_in_recovery();
+    return;
+  }
+  if (sack_ok_ && !scoreboard_.empty()) {
+    // RFC 6675 §5 steps (1) and (2): DupAcks >= DupThresh, or IsLost
+    // (HighACK + 1), HighACK + 1 being SND.UNA. The second catches an ACK
+    // that SACKs several segments at once (ACK loss, stretch ACKs). Step (3),
+    // Limited Transmit, is not done (nor is it without SACK).
+    if (dup_acks_ < SackScoreboard::kDupThresh && !scoreboard_.is_lost(snd_una_, effective_mss()))
+      return;
+    // Only when "the cumulative acknowledgment point is beyond the last value
+    // of RecoveryPoint" (§5), which §5.1 writes as HighACK >= RecoveryPoint
+    // after an RTO: SND.UNA >= recover_, recover_ being one past that octet.
+    // The RFC 6582 check below is one octet stricter; with SACK a loss just
+    // past the old RecoveryPoint is a new one, as Linux also treats it.
+    if (recover_valid_ && snd_una_ < recover_) return;
+    enter_sack_recovery(now);
     return;
   }
   // RFC 5681 §3.2 step 2, with RFC 6582 §3.2 step 1's check that this ACK
@@ -351,12 +396,36 @@ void Connection::on_dup_ack(Instant now) {
   if (dup_acks_ != 3) return;
   if (recover_valid_ && !(snd_una_ > recover_)) return;
   in_recovery_ = true;
+  sack_recovery_ = false;
   recover_ = snd_max_;
   recover_valid_ = true;
   cc_->on_enter_recovery(static_cast<uint32_t>(snd_max_ - snd_una_), now);
   ++counters_.fast_retransmits;
   retransmit_first(now);
   arm_rto(now);
+}
+
+// RFC 6675 §5 step (4): "Invoke fast retransmit and enter loss recovery".
+void Connection::enter_sack_recovery(Instant now) {
+  in_recovery_ = true;
+  sack_recovery_ = true;
+  recover_ = snd_max_;  // (4.1) RecoveryPoint = HighData
+  recover_valid_ = true;
+  // (4.2) ssthresh = cwnd = (FlightSize / 2), or CUBIC's decrease.
+  cc_->on_enter_sack_recovery(static_cast<uint32_t>(snd_max_ - snd_una_), now);
+  ++counters_.fast_retransmits;
+  ++counters_.sack_recoveries;
+  // (4.3) "Retransmit the first data segment presumed dropped -- the segment
+  // starting with sequence number HighACK + 1. To prevent repeated
+  // retransmission of the same data or a premature rescue retransmission, set
+  // both HighRxt and RescueRxt to the highest sequence number in the
+  // retransmitted segment." It ends where SACKed data begins.
+  const uint32_t len = scoreboard_.hole_len(snd_una_, snd_max_, effective_mss());
+  retransmit_range(snd_una_, len, now);
+  high_rxt_ = rescue_rxt_ = snd_una_ + len;
+  arm_rto(now);
+  // (4.4) SetPipe () and (4.5) step (C): output(), which on_segment() calls
+  // once the ACK is processed.
 }
 
 // Step 7 (§3.10.7.4): "Once in the ESTABLISHED state, it is possible to

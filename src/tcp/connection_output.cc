@@ -1,7 +1,8 @@
 // What a connection sends: SYN and SYN-ACK with our options, data as the
 // windows allow (RFC 5681 cwnd, the peer's window), Nagle (RFC 896), sender
 // and receiver SWS avoidance (RFC 9293 §3.8.6.2), delayed ACKs (§3.8.6.3,
-// RFC 1122 §4.2.3.2), SACK blocks on ACKs (RFC 2018), RST.
+// RFC 1122 §4.2.3.2), SACK blocks on ACKs (RFC 2018), RST; in SACK-based
+// loss recovery, what RFC 6675 §5 (C) and NextSeg() choose.
 #include <algorithm>
 
 #include "tcp/connection.h"
@@ -100,15 +101,24 @@ void Connection::send_ack(Instant now) {
     default:
       break;
   }
-  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-  TcpHeader h = header(snd_nxt_, kTcpAck, now);
+  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. The RFC's SND.NXT never goes back;
+  // ours does after an RTO (go-back-N), and snd_max_ is the RFC's. An ACK
+  // sent from below the peer's RCV.NXT would fail its step 1 and be dropped
+  // unread: with both sides going back at once, neither would ever learn what
+  // the other has received. FreeBSD's tcp_output also sends a segment
+  // without data from snd_max.
+  TcpHeader h = header(snd_max_, kTcpAck, now);
   add_sack_blocks(h);
   emit(h, nullptr);
 }
 
 void Connection::send_challenge_ack(Instant now) {
-  // RFC 5961 §3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. The rate limit of
-  // §7 is the demux's (it is per host, not per connection).
+  // RFC 5961 §3.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, under §7's limit,
+  // which the shard's connections share (as Linux's tcp_challenge_ack_limit).
+  if (challenge_limiter_ != nullptr && !challenge_limiter_->take(now)) {
+    ++counters_.challenge_acks_limited;
+    return;
+  }
   ++counters_.challenge_acks;
   send_ack(now);
 }
@@ -138,6 +148,19 @@ void Connection::send_segment(SeqNum seq, uint32_t len, bool fin, Instant now) {
   emit(h, std::move(payload));
 }
 
+void Connection::retransmit_range(SeqNum seq, uint32_t len, Instant now) {
+  if (len == 0) return;
+  // The FIN's sequence number is data_end(): the range may end with it.
+  const SeqNum end = seq + len;
+  const bool fin = fin_sent() && seq <= data_end() && data_end() < end;
+  const uint32_t data =
+      seq < data_end() ? static_cast<uint32_t>(seq_min(end, data_end()) - seq) : 0;
+  ++counters_.retransmits;
+  ++counters_.sack_retransmits;
+  rtt_timer_.cancel();  // Karn (RFC 6298 §3)
+  send_segment(seq, data, fin, now);
+}
+
 uint32_t Connection::retransmit_first(Instant now) {
   if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) {
     ++counters_.retransmits;
@@ -145,7 +168,11 @@ uint32_t Connection::retransmit_first(Instant now) {
     send_syn(now);
     return 1;
   }
-  const uint32_t data = snd_una_ < data_end() ? static_cast<uint32_t>(data_end() - snd_una_) : 0;
+  // Only what was sent (below SND.MAX): a segment cut short by the peer's
+  // window must not grow into new data here, past SND.MAX, where the ACK for
+  // it would be refused as acknowledging something not yet sent.
+  const SeqNum sent_end = seq_min(snd_max_, data_end());
+  const uint32_t data = snd_una_ < sent_end ? static_cast<uint32_t>(sent_end - snd_una_) : 0;
   const uint32_t len = std::min(data, effective_mss());
   const bool fin = fin_sent() && snd_una_ + len == data_end();
   if (len == 0 && !fin) return 0;
@@ -168,43 +195,115 @@ void Connection::output(Instant now) {
     default:
       break;
   }
-  while (may_send) {
-    const uint32_t mss = effective_mss();
-    const uint32_t queued = unsent();
-    const uint32_t flight = in_flight();
-    const uint32_t wnd = std::min(cc_->cwnd(), snd_wnd_);
-    const uint32_t usable = wnd > flight ? wnd - flight : 0;
-    const uint32_t len = std::min({queued, usable, mss});
-    // The FIN goes with the last byte, or alone once all data is sent. It
-    // takes no room in the window here: a receiver with a closed window
-    // drops it and our RTO sends it again.
-    const bool fin = fin_queued_ && snd_nxt_ <= data_end() && len == queued;
-    if (len == 0 && !fin) break;
-    if (len < mss && !fin) {
-      // Sender SWS avoidance (§3.8.6.2.1) with Nagle (RFC 896, §3.7.4):
-      // send a short segment only if it empties the queue and nothing is
-      // unacknowledged (or Nagle is off), or it is at least half the largest
-      // window the peer has offered.
-      const bool empties = len == queued;
-      const bool nagle_ok = config_.nodelay || flight == 0;
-      const bool big_enough = max_snd_wnd_ > 0 && len >= max_snd_wnd_ / 2;
-      if (!((empties && nagle_ok) || big_enough)) break;
+  if (may_send && in_recovery_ && sack_recovery_) {
+    sack_output(now);
+  } else {
+    while (may_send) {
+      // RFC 6675 §5.1: going back after an RTO, skip what the receiver has
+      // SACKed since (the scoreboard was cleared at the RTO).
+      if (sack_ok_ && snd_nxt_ < snd_max_) snd_nxt_ = scoreboard_.skip_sacked(snd_nxt_);
+      const uint32_t flight = in_flight();
+      const uint32_t wnd = std::min(cc_->cwnd(), snd_wnd_);
+      const NewData d = next_data(wnd > flight ? wnd - flight : 0);
+      if (d.len == 0 && !d.fin) break;
+      send_data(d, now);
+      if (d.fin) break;
     }
-    if (len > 0 && !ts_ok_ && !rtt_timer_.running() && snd_nxt_ == snd_max_)
-      rtt_timer_.start(snd_nxt_, now);
-    send_segment(snd_nxt_, len, fin, now);
-    snd_nxt_ += len + (fin ? 1 : 0);
-    snd_max_ = seq_max(snd_max_, snd_nxt_);
-    persist_at_ = Instant::never();
-    persist_backoffs_ = 0;
-    if (rto_at_ == Instant::never()) arm_rto(now);
-    if (fin) break;
   }
   // §3.8.6.1: data waiting, nothing in flight to bring an ACK, and a window
   // too small to send into: probe it on the persist timer.
   if (may_send && unsent() > 0 && snd_una_ == snd_max_ && persist_at_ == Instant::never())
     persist_at_ = now + persist_interval();
   if (ack_now_) send_ack(now);
+}
+
+Connection::NewData Connection::next_data(uint32_t usable) const {
+  const uint32_t mss = effective_mss();
+  const uint32_t queued = unsent();
+  uint32_t len = std::min({queued, usable, mss});
+  // RFC 6675 §5.1: below SND.MAX (going back after an RTO) a segment stops
+  // where SACKed data starts; such a short segment is a retransmission, not
+  // a small write, and is not held back by Nagle or SWS avoidance.
+  bool cut = false;
+  if (sack_ok_ && snd_nxt_ < snd_max_ && len > 0) {
+    const uint32_t hole = scoreboard_.hole_len(snd_nxt_, snd_max_, len);
+    cut = hole < len;
+    len = hole;
+  }
+  // The FIN goes with the last byte, or alone once all data is sent. It
+  // takes no room in the window here: a receiver with a closed window
+  // drops it and our RTO sends it again.
+  const bool fin = fin_queued_ && snd_nxt_ <= data_end() && len == queued;
+  if (len == 0 && !fin) return {};
+  if (len < mss && !fin && !cut) {
+    // Sender SWS avoidance (§3.8.6.2.1) with Nagle (RFC 896, §3.7.4):
+    // send a short segment only if it empties the queue and nothing is
+    // unacknowledged (or Nagle is off), or it is at least half the largest
+    // window the peer has offered.
+    const bool empties = len == queued;
+    const bool nagle_ok = config_.nodelay || in_flight() == 0;
+    const bool big_enough = max_snd_wnd_ > 0 && len >= max_snd_wnd_ / 2;
+    if (!((empties && nagle_ok) || big_enough)) return {};
+  }
+  return {len, fin};
+}
+
+void Connection::send_data(NewData d, Instant now) {
+  if (d.len > 0 && !ts_ok_ && !rtt_timer_.running() && snd_nxt_ == snd_max_)
+    rtt_timer_.start(snd_nxt_, now);
+  send_segment(snd_nxt_, d.len, d.fin, now);
+  snd_nxt_ += d.len + (d.fin ? 1 : 0);
+  snd_max_ = seq_max(snd_max_, snd_nxt_);
+  persist_at_ = Instant::never();
+  persist_backoffs_ = 0;
+  if (rto_at_ == Instant::never()) arm_rto(now);
+}
+
+// RFC 6675 §5 (B.2) and (C), in SACK-based loss recovery: "If cwnd - pipe
+// >= 1 SMSS, the sender SHOULD transmit one or more segments", each the one
+// NextSeg() chooses: lost holes first (rule 1), then new data (2), then other
+// holes below SACKed data (3), then one rescue of a lost tail (4).
+void Connection::sack_output(Instant now) {
+  using Rule = SackSegment::Rule;
+  const uint32_t mss = effective_mss();
+  uint64_t pipe = scoreboard_.pipe(snd_una_, snd_max_, high_rxt_, mss);  // (B.2) SetPipe ()
+  // (C) "If cwnd - pipe >= 1 SMSS", and (C.5) again after each segment.
+  while (pipe + mss <= cc_->cwnd()) {
+    // Rule 2's "available unsent data and the receiver's advertised window
+    // allows", with SWS avoidance and Nagle; cwnd is pipe's business here.
+    NewData d;
+    if (snd_nxt_ == snd_max_) {
+      const uint32_t flight = in_flight();
+      d = next_data(snd_wnd_ > flight ? snd_wnd_ - flight : 0);
+    }
+    // (C.1)
+    const SackSegment s = scoreboard_.next_seg({.snd_una = snd_una_,
+                                                .high_data = snd_max_,
+                                                .high_rxt = high_rxt_,
+                                                .rescue_rxt = rescue_rxt_,
+                                                .new_data = d.len + (d.fin ? 1u : 0u),
+                                                .smss = mss});
+    switch (s.rule) {
+      case Rule::kNone:
+        return;
+      case Rule::kNewData:
+        send_data(d, now);  // (C.3): HighData moves with SND.MAX
+        pipe += d.len + (d.fin ? 1u : 0u);
+        break;
+      case Rule::kLost:
+      case Rule::kUnsacked:
+        retransmit_range(s.seq, s.len, now);
+        high_rxt_ = s.seq + s.len;  // (C.2)
+        pipe += s.len;              // (C.4)
+        break;
+      case Rule::kRescue:
+        // Rule 4: "RescueRxt set to RecoveryPoint. HighRxt MUST NOT be updated."
+        retransmit_range(s.seq, s.len, now);
+        rescue_rxt_ = recover_;
+        pipe += s.len;
+        break;
+    }
+  }
 }
 
 // Delayed ACK (§3.8.6.3, RFC 1122 §4.2.3.2, RFC 5681 §4.2): ACK at once for

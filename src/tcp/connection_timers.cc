@@ -8,13 +8,24 @@
 namespace sn {
 
 Instant Connection::next_deadline() const {
-  return std::min({rto_at_, delack_at_, persist_at_, time_wait_at_});
+  return std::min({rto_at_, delack_at_, persist_at_, time_wait_at_, keepalive_deadline(),
+                   fin_wait2_deadline()});
 }
 
 void Connection::on_timer(Instant now) {
   if (time_wait_at_ <= now) {
     enter_closed(TcpError::kNone);  // "delete the TCB"
     return;
+  }
+  if (fin_wait2_deadline() <= now) {
+    // Linux (tcp_keepalive_timer for an orphan in FIN-WAIT-2) resets.
+    send_rst(snd_max_, now);
+    enter_closed(TcpError::kTimedOut);
+    return;
+  }
+  if (keepalive_deadline() <= now) {
+    on_keepalive(now);
+    if (state_ == TcpState::kClosed) return;
   }
   if (rto_at_ <= now) on_rto(now);
   if (state_ == TcpState::kClosed) return;
@@ -56,6 +67,11 @@ void Connection::on_rto(Instant now) {
   recover_ = snd_max_;
   recover_valid_ = true;
   dup_acks_ = 0;
+  // RFC 6675 §5.1: RecoveryPoint = HighData (recover_, above) and SACK
+  // recovery ends; the scoreboard is cleared, as RFC 2018 §8 says a sender
+  // SHOULD (the receiver may have reneged; we have no robust test for it).
+  // SACK blocks arriving from now on fill it again for output() to use.
+  scoreboard_.clear();
   // Go back N: everything past SND.UNA is sent again as the window reopens.
   snd_nxt_ = snd_una_;
   snd_nxt_ += retransmit_first(now);
@@ -97,6 +113,46 @@ void Connection::on_persist(Instant now) {
   emit(h, nullptr);
   ++persist_backoffs_;
   persist_at_ = now + persist_interval();
+}
+
+}  // namespace sn
+
+namespace sn {
+
+Instant Connection::keepalive_deadline() const {
+  if (!config_.keepalive) return Instant::never();
+  if (state_ != TcpState::kEstablished && state_ != TcpState::kCloseWait) return Instant::never();
+  if (keepalive_sent_ == 0) return last_heard_ + config_.keepalive_idle;
+  return last_probe_ + config_.keepalive_interval;
+}
+
+Instant Connection::fin_wait2_deadline() const {
+  if (state_ != TcpState::kFinWait2 || orphaned_at_ == Instant::never()) return Instant::never();
+  return std::max(last_heard_, orphaned_at_) + config_.fin_wait2_timeout;
+}
+
+// RFC 1122 §4.2.3.6: probes only when there is nothing to send (otherwise the
+// retransmission timer watches the peer); an unanswered run of them ends the
+// connection.
+void Connection::on_keepalive(Instant now) {
+  if (snd_una_ != snd_max_ || unsent() > 0) {
+    keepalive_sent_ = 0;
+    last_heard_ = now;
+    return;
+  }
+  if (keepalive_sent_ >= config_.keepalive_probes) {
+    ++counters_.keepalive_timeouts;
+    send_rst(snd_max_, now);
+    enter_closed(TcpError::kTimedOut);
+    return;
+  }
+  // The probe: SEG.SEQ = SND.NXT - 1 and no data (§4.2.3.6 allows one
+  // garbage byte for peers that ignore empty ones; Linux sends none, so do
+  // we). It is below the peer's window, so the peer answers with an ACK.
+  ++counters_.keepalive_probes;
+  ++keepalive_sent_;
+  last_probe_ = now;
+  emit(header(snd_una_ - 1, kTcpAck, now), nullptr);
 }
 
 }  // namespace sn

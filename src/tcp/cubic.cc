@@ -141,6 +141,15 @@ void Cubic::on_enter_recovery(uint32_t in_flight, Instant /*now*/) {
   end_epoch();
 }
 
+void Cubic::on_enter_sack_recovery(uint32_t in_flight, Instant /*now*/) {
+  if (w_.in_recovery()) return;
+  note_congestion_event();
+  // §4.6 as above; cwnd = ssthresh (RFC 6675 §5 step 4.2: no inflation).
+  w_.enter_sack_recovery(times_beta(in_flight));
+  cwnd_frac_ = 0;
+  end_epoch();
+}
+
 void Cubic::on_dup_ack_in_recovery() {
   w_.dup_ack_in_recovery();
 }

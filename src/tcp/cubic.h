@@ -76,6 +76,7 @@ class Cubic final : public CongestionControl {
   void on_dup_ack_in_recovery() override;
   void on_partial_ack(uint32_t acked) override;
   void on_exit_recovery(uint32_t in_flight, Instant now) override;
+  void on_enter_sack_recovery(uint32_t in_flight, Instant now) override;
   void on_rto(uint32_t in_flight, Instant now) override;
   void on_idle_restart(Instant now) override;
 

@@ -52,6 +52,13 @@ void RenoWindow::enter_recovery(uint32_t ssthresh_bytes) {
   rto_pending_ = false;
 }
 
+void RenoWindow::enter_sack_recovery(uint32_t ssthresh_bytes) {
+  enter_recovery(ssthresh_bytes);
+  // RFC 6675 §5 step 4.2: "ssthresh = cwnd". The sender counts the segments
+  // that have left the network in pipe, not by inflating cwnd.
+  cwnd_ = ssthresh_;
+}
+
 void RenoWindow::dup_ack_in_recovery() {
   if (!in_recovery_) return;
   grow(mss_);  // RFC 5681 §3.2 step 4
@@ -131,6 +138,12 @@ void NewReno::on_partial_ack(uint32_t acked) {
 
 void NewReno::on_exit_recovery(uint32_t in_flight, Instant /*now*/) {
   w_.exit_recovery(in_flight);
+}
+
+void NewReno::on_enter_sack_recovery(uint32_t in_flight, Instant /*now*/) {
+  if (w_.in_recovery()) return;
+  w_.enter_sack_recovery(in_flight / 2);  // RFC 6675 §5 step 4.2, RFC 5681 eqn 4
+  bytes_acked_ = 0;
 }
 
 void NewReno::on_rto(uint32_t in_flight, Instant /*now*/) {

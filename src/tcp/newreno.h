@@ -60,6 +60,8 @@ class RenoWindow {
   // Fast retransmit (RFC 5681 §3.2 steps 2-3): ssthresh = max(ssthresh_bytes,
   // 2*SMSS), cwnd = ssthresh + 3*SMSS, enter recovery.
   void enter_recovery(uint32_t ssthresh_bytes);
+  // RFC 6675 §5 step 4.2: ssthresh as enter_recovery(), cwnd = ssthresh.
+  void enter_sack_recovery(uint32_t ssthresh_bytes);
   // RFC 5681 §3.2 step 4: cwnd += SMSS for each further duplicate ACK.
   void dup_ack_in_recovery();
   // RFC 6582 §3.2 step 3, partial acknowledgments: "Deflate the congestion
@@ -117,6 +119,7 @@ class NewReno final : public CongestionControl {
   void on_dup_ack_in_recovery() override;
   void on_partial_ack(uint32_t acked) override;
   void on_exit_recovery(uint32_t in_flight, Instant now) override;
+  void on_enter_sack_recovery(uint32_t in_flight, Instant now) override;
   void on_rto(uint32_t in_flight, Instant now) override;
   void on_idle_restart(Instant now) override;
 
