@@ -7,6 +7,10 @@
 
 namespace sn {
 
+namespace {
+constexpr uint16_t kMinPeerMss = 88;
+}  // namespace
+
 const char* to_string(TcpError e) {
   switch (e) {
     case TcpError::kNone:
@@ -99,7 +103,9 @@ uint32_t Connection::in_flight() const {
 
 void Connection::negotiate(const TcpOptions& peer) {
   // RFC 6691 / RFC 9293 §3.7.1: the peer's MSS (536 if absent) bounds ours.
-  snd_mss_ = std::min<uint32_t>(config_.mss, peer.mss.value_or(536));
+  // A floor as Linux's TCP_MIN_MSS (88): a peer's MSS of 0 or a few bytes
+  // would leave no room for data beside the options.
+  snd_mss_ = std::min<uint32_t>(config_.mss, std::max(peer.mss.value_or(536), kMinPeerMss));
   // RFC 7323 §2.2: scaling is on only if both SYNs carry the option.
   ws_ok_ = peer.window_scale.has_value();
   if (ws_ok_) {

@@ -66,6 +66,12 @@ void Connection::on_segment(const TcpView& seg, const TcpOptions& opts, PacketPt
     // sent in reply (unless the RST bit is set ...)". A retransmitted FIN in
     // TIME-WAIT lands here too: §3.10.7.4 step 8 restarts the 2 MSL timeout.
     if (f & kTcpRst) return;
+    // RFC 5961 §4.2: a SYN, "irrespective of the sequence number", gets a
+    // challenge ACK (rate-limited; Linux does the same).
+    if (f & kTcpSyn) {
+      send_challenge_ack(now);
+      return;
+    }
     if (state_ == TcpState::kTimeWait && (f & kTcpFin)) time_wait_at_ = now + config_.msl * 2;
     // "If the RCV.WND is zero, no segments will be acceptable, but special
     // allowance should be made to accept valid ACKs": a zero-window probe

@@ -151,6 +151,28 @@ TEST(ConnectionOptions, CongestionControlCanBeSwitched) {
   EXPECT_TRUE(got == data);
 }
 
+// A peer's tiny MSS is raised to 88 (Linux's TCP_MIN_MSS), which still
+// leaves room for data beside the timestamps; data flows byte-exact.
+TEST(ConnectionOptions, TinyPeerMssIsRaisedToAFloor) {
+  ConnectionConfig tiny;
+  tiny.mss = 64;
+  Pair p(tiny);
+  p.handshake();
+  EXPECT_EQ(p.server.send_mss(), 88u);
+  EXPECT_EQ(p.server.effective_mss(), 76u);
+  const std::vector<std::byte> data = pattern(10'000, 9);
+  size_t off = 0;
+  std::vector<std::byte> got;
+  std::array<std::byte, 4096> buf;
+  ASSERT_TRUE(p.run_until([&] {
+    off += p.server.write(std::span(data).subspan(off), p.now);
+    while (uint32_t n = p.client.read(buf, p.now))
+      got.insert(got.end(), buf.begin(), buf.begin() + n);
+    return got.size() == data.size();
+  }));
+  EXPECT_TRUE(got == data);
+}
+
 TEST(ConnectionOptions, ChallengeAcksShareALimit) {
   Pair p;
   p.handshake();
