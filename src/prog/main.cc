@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
       ->default_val("shardnet");
   run->add_option("--control", control, "Control socket path");
   run->add_option("--seed", cfg.seed, "Seed for the engine's randomness (0: random)");
+  std::string tcp_cc = "newreno";
+  run->add_option("--tcp-cc", tcp_cc, "TCP congestion control for every connection")
+      ->check(CLI::IsMember({"newreno", "cubic"}))
+      ->default_val("newreno");
 
   bool json = false;
   std::string stats_name = "shardnet";
@@ -140,6 +144,7 @@ int main(int argc, char** argv) {
 
   if (*run) {
     cfg.control_path = control;
+    cfg.stack.tcp.connection.cc = *parse_congestion_algorithm(tcp_cc);  // checked by CLI11
     std::string why;
     if (!build_config(ifaces, ips, gateway, services, cfg, why)) {
       fmt::print(stderr, "shardnet run: {}\n", why);

@@ -41,8 +41,16 @@ struct UdpConfig {
 
 struct TcpConfig {
   ConnectionConfig connection;
-  uint32_t max_connections = 4096;       // in every state, TIME_WAIT included
-  std::array<uint8_t, 16> isn_secret{};  // RFC 6528's key: the engine hands in a random one
+  uint32_t max_connections = 4096;      // in every state but TIME-WAIT's table
+  uint32_t max_time_wait = 4096;        // TIME-WAIT entries (Linux: tcp_max_tw_buckets)
+  bool syn_cookies = true;              // when a listener's SYN queue is full (RFC 4987)
+  uint32_t challenge_ack_limit = 1000;  // per second, shared (RFC 5961 §7; Linux's default)
+  uint16_t ephemeral_first = 49152;     // RFC 6056 §2.1, IANA's range
+  uint16_t ephemeral_last = 65535;
+  // The keyed hashes' secret (ISNs per RFC 6528, SYN cookies, RFC 6056's
+  // port offsets, each under a key derived from it): the engine hands in a
+  // random one.
+  std::array<uint8_t, 16> isn_secret{};
 };
 
 struct StackConfig {

@@ -8,7 +8,8 @@
 namespace sn {
 
 // clang-format off
-// X(name): traffic and events.
+// X(name): traffic and events; tcp_connections and tcp_time_wait are gauges
+// (connections in the table now, entries in the TIME-WAIT table now).
 #define SN_STACK_TRAFFIC_COUNTERS(X) \
   X(rx_frames) \
   X(rx_bytes) \
@@ -35,7 +36,16 @@ namespace sn {
   X(tcp_tx_resets) \
   X(tcp_active_opens) \
   X(tcp_passive_opens) \
-  X(tcp_accepted)
+  X(tcp_accepted) \
+  X(tcp_syn_cookies_sent) \
+  X(tcp_syn_cookies_accepted) \
+  X(tcp_syn_cookies_failed) \
+  X(tcp_time_wait_entered) \
+  X(tcp_time_wait_overflow) \
+  X(tcp_time_wait_reopened) \
+  X(tcp_time_wait_acks) \
+  X(tcp_connections) \
+  X(tcp_time_wait)
 
 // X(name): one per reason a packet is dropped. Names read "where_why".
 #define SN_STACK_DROP_COUNTERS(X) \
@@ -89,6 +99,8 @@ namespace sn {
   X(tcp_no_connection) \
   X(tcp_rst_no_connection) \
   X(tcp_syn_queue_full) \
+  X(tcp_time_wait_rst) \
+  X(tcp_table_full) \
   X(no_buffer) \
   X(tx_port_full)
 

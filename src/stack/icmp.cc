@@ -22,7 +22,7 @@ bool is_error_type(uint8_t type) {
 }  // namespace
 
 Icmp::Icmp(Stack& stack, const IcmpConfig& config)
-    : stack_(stack), config_(config), tokens_(config.error_burst), refilled_(stack.now()) {}
+    : stack_(stack), config_(config), errors_(config.error_rate, config.error_burst, stack.now()) {}
 
 void Icmp::receive(const Ipv4Meta& meta, PacketPtr message) {
   StackCounters& c = stack_.counters();
@@ -98,18 +98,6 @@ Result<void> Icmp::send_echo_request(Ipv4Address dst, uint16_t id, uint16_t seq,
   return r;
 }
 
-bool Icmp::take_token() {
-  Instant now = stack_.now();
-  if (now > refilled_) {
-    double add = static_cast<double>((now - refilled_).ns()) * 1e-9 * config_.error_rate;
-    tokens_ = std::min<double>(config_.error_burst, tokens_ + add);
-    refilled_ = now;
-  }
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
-}
-
 void Icmp::send_error(uint8_t type, uint8_t code, const Ipv4Meta& meta, const Packet& original,
                       uint32_t rest) {
   StackCounters& c = stack_.counters();
@@ -125,7 +113,7 @@ void Icmp::send_error(uint8_t type, uint8_t code, const Ipv4Meta& meta, const Pa
     if (original.size() <= meta.header_length) return;
     if (is_error_type(static_cast<uint8_t>(original.data()[meta.header_length]))) return;
   }
-  if (!take_token()) {
+  if (!errors_.take(stack_.now())) {
     c.drop.icmp_rate_limited.inc();
     return;
   }

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "base/token_bucket.h"
 #include "wire/address.h"
 
 #include "base/time.h"
@@ -42,12 +43,9 @@ class Icmp {
   }
 
  private:
-  bool take_token();
-
   Stack& stack_;
   IcmpConfig config_;
-  double tokens_;
-  Instant refilled_;
+  TokenBucket errors_;  // RFC 1812 §4.3.2.8
   EchoReplyFn on_echo_reply_ = nullptr;
   void* on_echo_reply_arg_ = nullptr;
 };

@@ -368,4 +368,65 @@ class TwoStacks : public ::testing::Test {
   Stack& server_ = *b_.stack;
 };
 
+// ---- TCP's demultiplexer on a FakeStack ------------------------------------
+
+inline constexpr L4Port kTcpPort{5001};
+
+inline TcpHeader segment(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
+                         uint8_t flags) {
+  TcpHeader h;
+  h.src_port = L4Port(sport);
+  h.dst_port = L4Port(dport);
+  h.seq = SeqNum{seq};
+  h.ack = SeqNum{ack};
+  h.flags = flags;
+  h.window = 65535;
+  if (flags & kTcpSyn) h.options.mss = 1460;
+  return h;
+}
+
+class TcpLayerDemuxTest : public ::testing::Test {
+ protected:
+  explicit TcpLayerDemuxTest(const StackConfig& config = {}) : s_(config) {
+    s_.take_sent();
+    s_.learn_peer();
+  }
+  const StackCounters& c() const { return s_.stack.counters(); }
+  void feed(const TcpHeader& h, size_t payload = 0) {
+    s_.feed_ip(tcp_datagram(h, pattern(payload, payload)));
+  }
+  // Listens on kTcpPort; accepted sockets are counted and left alone.
+  void listen(uint32_t backlog) {
+    auto on_accept = [](void* a, TcpSocket&) { ++*static_cast<int*>(a); };
+    ASSERT_TRUE(s_.stack.tcp().listen(kTcpPort, backlog, on_accept, &accepted_).ok());
+  }
+  // The one frame sent since the last call, as a TCP segment from us to the peer.
+  TcpHeader only_segment_sent() {
+    auto sent = s_.take_sent();
+    EXPECT_EQ(sent.size(), 1u);
+    if (sent.empty()) return {};
+    auto ip = ip_of(*sent[0]);
+    auto t = tcp_of(*sent[0]);
+    EXPECT_TRUE(ip && t);
+    if (!ip || !t) return {};
+    EXPECT_EQ(ip->src(), kOurIp);
+    EXPECT_EQ(ip->dst(), kPeerIp);
+    EXPECT_TRUE(t->checksum_ok(kOurIp, kPeerIp));
+    return *TcpHeader::from(*t);
+  }
+  FakeStack s_;
+  int accepted_ = 0;
+};
+
+// The same without SYN cookies: a full backlog drops SYNs.
+class TcpLayerNoCookiesTest : public TcpLayerDemuxTest {
+ protected:
+  static StackConfig config() {
+    StackConfig c;
+    c.tcp.syn_cookies = false;
+    return c;
+  }
+  TcpLayerNoCookiesTest() : TcpLayerDemuxTest(config()) {}
+};
+
 }  // namespace sn::testing

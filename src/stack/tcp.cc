@@ -47,13 +47,31 @@ Result<void> TcpSocket::shutdown() {
   return r;
 }
 
+void TcpSocket::set_nodelay(bool on) {
+  conn_.set_nodelay(on, tcp_.stack().now());
+  arm();
+}
+
+void TcpSocket::set_keepalive(bool on) {
+  conn_.set_keepalive(on, tcp_.stack().now());
+  arm();
+}
+
+void TcpSocket::set_congestion(CongestionAlgorithm algorithm) {
+  conn_.set_congestion(algorithm);
+}
+
 void TcpSocket::close() {
   released_ = true;
   on_event_ = nullptr;
-  if (conn_.state() != TcpState::kClosed) (void)conn_.shutdown_send(tcp_.stack().now());
+  const Instant now = tcp_.stack().now();
+  conn_.orphan(now);
+  if (conn_.state() != TcpState::kClosed) (void)conn_.shutdown_send(now);
   arm();
-  // Freed once closed, from the wheel (never inside a caller's stack frame).
-  if (conn_.closed()) tcp_.stack().timers().schedule(timer_, tcp_.stack().now());
+  // Freed once closed (or moved to the TIME-WAIT table), from the wheel:
+  // never inside a caller's stack frame.
+  if (conn_.closed() || conn_.state() == TcpState::kTimeWait)
+    tcp_.stack().timers().schedule(timer_, now);
 }
 
 void TcpSocket::abort() {
@@ -99,9 +117,44 @@ void TcpSocket::send(const TcpHeader& h, PacketPtr payload) {
 
 // ---- Tcp ----
 
+namespace {
+
+// A key for one use of the shard's secret: SipHash of a tag under it, twice.
+SipKey derive_key(const SipKey& secret, uint8_t tag) {
+  SipKey k;
+  for (uint8_t half = 0; half < 2; ++half) {
+    const std::array<std::byte, 2> in = {std::byte{tag}, std::byte{half}};
+    const uint64_t h = siphash24(secret, in);
+    for (int i = 0; i < 8; ++i)
+      k[half * 8 + i] = static_cast<uint8_t>(h >> (8 * i));
+  }
+  return k;
+}
+
+uint32_t now_ms(Instant now) {  // the connection's TSval clock (connection.cc)
+  return static_cast<uint32_t>(static_cast<uint64_t>(now.ns() / 1'000'000));
+}
+
+}  // namespace
+
 Tcp::Tcp(Stack& stack, const TcpConfig& config)
-    : stack_(stack), config_(config), isn_(config.isn_secret), by_port_(65536, nullptr) {
+    : stack_(stack),
+      config_(config),
+      isn_(config.isn_secret),
+      cookies_(derive_key(config.isn_secret, 1)),
+      port_key_(derive_key(config.isn_secret, 2)),
+      next_ephemeral_(static_cast<uint16_t>(stack.rng().next())),
+      challenge_acks_(config.challenge_ack_limit, config.challenge_ack_limit, stack.now()),
+      tw_(config.max_time_wait),
+      by_port_(65536, nullptr) {
   table_.reserve(config.max_connections);
+  tw_timer_.set_callback(
+      [](void* a, Instant now) {
+        auto* t = static_cast<Tcp*>(a);
+        (void)t->tw_.expire(now);
+        t->arm_time_wait();
+      },
+      this);
 }
 
 Tcp::~Tcp() = default;
@@ -127,12 +180,63 @@ TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Po
     cc.mss = std::min(cc.mss, stack_.iface(hop->iface).mtu - 40);
   auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*this, cc, local, lport, remote, rport));
   TcpSocket* raw = s.get();
-  table_.emplace(Key{local.v, remote.v, lport.v, rport.v}, std::move(s));
+  raw->conn_.set_challenge_ack_limiter(&challenge_acks_);
+  table_.emplace(TcpKey{local.v, remote.v, lport.v, rport.v}, std::move(s));
+  update_gauges();
   return raw;
 }
 
+void Tcp::update_gauges() {
+  stack_.counters().tcp_connections.set(table_.size());
+  stack_.counters().tcp_time_wait.set(tw_.size());
+}
+
 void Tcp::reap(TcpSocket* s) {
-  table_.erase(Key{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
+  if (closed_.erase(s) == 0)
+    table_.erase(TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
+  update_gauges();
+}
+
+void Tcp::to_time_wait(TcpSocket* s) {
+  const Connection& c = s->conn_;
+  TimeWaitEntry e;
+  e.key = TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v};
+  e.snd_nxt = c.snd_max();
+  e.rcv_nxt = c.rcv_nxt();
+  e.ts_ok = c.ts_ok();
+  e.ts_recent = c.ts_recent();
+  e.window = static_cast<uint16_t>(std::min<uint32_t>(c.rcv_wnd() >> c.rcv_wscale(), 0xffff));
+  e.expires = c.next_deadline();  // TIME-WAIT's is the only timer left
+  stack_.counters().tcp_time_wait_entered.inc();
+  if (tw_.insert(e)) stack_.counters().tcp_time_wait_overflow.inc();
+  reap(s);
+  arm_time_wait();
+}
+
+void Tcp::arm_time_wait() {
+  const Instant next = tw_.expire(stack_.now());
+  if (next == Instant::never())
+    stack_.timers().cancel(tw_timer_);
+  else
+    stack_.timers().schedule(tw_timer_, next);
+  update_gauges();
+}
+
+// RFC 6056 §3.3.3 (Algorithm 3): a keyed hash of the remote end picks where
+// each destination's search starts, and a counter moves it on, so one peer
+// sees ports in sequence but cannot learn another's.
+L4Port Tcp::ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport) {
+  const uint32_t first = config_.ephemeral_first;
+  const uint32_t count = uint32_t{config_.ephemeral_last} - first + 1;
+  const uint32_t offset = hash_tuple(port_key_, local, L4Port{0}, remote, rport);
+  for (uint32_t i = 0; i < count; ++i) {
+    L4Port p(static_cast<uint16_t>(first + (next_ephemeral_ + offset) % count));
+    ++next_ephemeral_;
+    const TcpKey key{local.v, remote.v, p.v, rport.v};
+    if (by_port_[p.v] || table_.count(key) || tw_.find(key)) continue;
+    return p;
+  }
+  return L4Port{0};
 }
 
 Result<TcpSocket*> Tcp::connect(Ipv4Address dst, L4Port port) {
@@ -140,24 +244,18 @@ Result<TcpSocket*> Tcp::connect(Ipv4Address dst, L4Port port) {
   if (!src) return src.error();
   if (table_.size() >= config_.max_connections)
     return Error{Errc::kNoBuffers, "too many TCP connections"};
-  // RFC 6056 §3.3.1-style: a random start, then the first free port.
-  constexpr uint32_t kFirst = 49152, kCount = 65536 - kFirst;
-  const uint32_t start = static_cast<uint32_t>(stack_.rng().below(kCount));
-  for (uint32_t i = 0; i < kCount; ++i) {
-    L4Port lport(static_cast<uint16_t>(kFirst + (start + i) % kCount));
-    if (by_port_[lport.v] || table_.count(Key{src->v, dst.v, lport.v, port.v})) continue;
-    TcpSocket* s = create(*src, lport, dst, port);
-    const Instant now = stack_.now();
-    auto r = s->conn_.connect(isn_.isn(*src, lport, dst, port, now), now);
-    if (!r) {
-      reap(s);
-      return r.error();
-    }
-    stack_.counters().tcp_active_opens.inc();
-    s->arm();
-    return s;
+  const L4Port lport = ephemeral_port(*src, dst, port);
+  if (lport.v == 0) return Error{Errc::kAddressInUse, "no free ephemeral TCP port"};
+  TcpSocket* s = create(*src, lport, dst, port);
+  const Instant now = stack_.now();
+  auto r = s->conn_.connect(isn_.isn(*src, lport, dst, port, now), now);
+  if (!r) {
+    reap(s);
+    return r.error();
   }
-  return Error{Errc::kAddressInUse, "no free ephemeral TCP port"};
+  stack_.counters().tcp_active_opens.inc();
+  s->arm();
+  return s;
 }
 
 void Tcp::after(TcpSocket* s) {
@@ -176,7 +274,39 @@ void Tcp::after(TcpSocket* s) {
     }
   }
   if (!s->released_ && s->on_event_) s->on_event_(s->arg_, *s);
-  if (s->released_ && s->conn_.closed()) reap(s);
+  if (s->conn_.closed()) {
+    if (s->released_) {
+      reap(s);
+    } else {
+      // Out of the table: its 4-tuple answers as a closed port from now on.
+      auto it = table_.find(TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
+      if (it != table_.end() && it->second.get() == s) {
+        closed_.emplace(s, std::move(it->second));
+        table_.erase(it);
+        update_gauges();
+      }
+    }
+  } else if (s->released_ && s->conn_.state() == TcpState::kTimeWait) {
+    to_time_wait(s);
+  }
+}
+
+bool Tcp::send_bare(Ipv4Address local, Ipv4Address remote, const TcpHeader& h) {
+  PacketPtr p = stack_.pool().alloc();
+  if (!p) {
+    stack_.counters().drop.no_buffer.inc();
+    return false;
+  }
+  const uint32_t size = static_cast<uint32_t>(h.size());
+  h.emit(std::span<std::byte>(p->prepend(size), size), local, remote, 0, 0);
+  Ipv4::Send s;
+  s.src = local;
+  s.dst = remote;
+  s.protocol = kIpProtoTcp;
+  s.df = true;
+  if (!stack_.ipv4().send(s, std::move(p))) return false;
+  stack_.counters().tcp_tx_segments.inc();
+  return true;
 }
 
 // RFC 9293 §3.10.7.1: a segment for no connection. "If the incoming segment
@@ -184,11 +314,6 @@ void Tcp::after(TcpSocket* s) {
 // of the segment, otherwise the reset has sequence number zero and the ACK
 // field is set to the sum of the sequence number and segment length."
 void Tcp::send_reset(const Ipv4Meta& meta, const TcpView& seg, uint32_t seg_len) {
-  PacketPtr p = stack_.pool().alloc();
-  if (!p) {
-    stack_.counters().drop.no_buffer.inc();
-    return;
-  }
   TcpHeader h;
   h.src_port = seg.dst_port();
   h.dst_port = seg.src_port();
@@ -200,13 +325,163 @@ void Tcp::send_reset(const Ipv4Meta& meta, const TcpView& seg, uint32_t seg_len)
     h.ack = seg.seq() + seg_len;
     h.flags = kTcpRst | kTcpAck;
   }
-  const uint32_t size = static_cast<uint32_t>(h.size());
-  h.emit(std::span<std::byte>(p->prepend(size), size), meta.dst, meta.src, 0, 0);
-  Ipv4::Send s;
-  s.src = meta.dst;
-  s.dst = meta.src;
-  s.protocol = kIpProtoTcp;
-  if (stack_.ipv4().send(s, std::move(p))) stack_.counters().tcp_tx_resets.inc();
+  if (send_bare(meta.dst, meta.src, h)) stack_.counters().tcp_tx_resets.inc();
+}
+
+// A SYN-ACK whose ISN is a cookie (RFC 4987 §3.6): nothing is kept. The
+// options beyond MSS are offered only with timestamps, whose TSval carries
+// them (syn_cookie.h).
+void Tcp::send_cookie(const Ipv4Meta& meta, const TcpView& syn, const TcpOptions& opts) {
+  const Instant now = stack_.now();
+  const ConnectionConfig& cc = config_.connection;
+  TcpHeader h;
+  h.src_port = syn.dst_port();
+  h.dst_port = syn.src_port();
+  h.seq =
+      cookies_.make(meta.dst, syn.dst_port(), meta.src, syn.src_port(), syn.seq(), opts.mss, now);
+  h.ack = syn.seq() + 1;
+  h.flags = kTcpSyn | kTcpAck;
+  h.window = static_cast<uint16_t>(std::min<uint32_t>(cc.recv_buffer, 0xffff));
+  uint32_t mss = cc.mss;
+  if (auto hop = stack_.routes().lookup(meta.src))
+    mss = std::min(mss, stack_.iface(hop->iface).mtu - 40);
+  h.options.mss = static_cast<uint16_t>(mss);
+  if (cc.timestamps && opts.timestamps) {
+    const bool ws = opts.window_scale.has_value();
+    const bool sack = cc.sack && opts.sack_permitted;
+    if (ws) h.options.window_scale = cc.window_scale;
+    h.options.sack_permitted = sack;
+    h.options.timestamps = {
+        {SynCookies::encode_tsval(now_ms(now), ws ? opts.window_scale : std::nullopt, sack),
+         opts.timestamps->first}};
+  }
+  last_cookie_ = now;
+  if (send_bare(meta.dst, meta.src, h)) stack_.counters().tcp_syn_cookies_sent.inc();
+}
+
+// The ACK that completes a cookie's handshake: rebuild the connection from
+// what the cookie and the timestamps carry. Null if it does not check out.
+TcpSocket* Tcp::accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpView& ack,
+                              const TcpOptions& opts) {
+  const Instant now = stack_.now();
+  // Only while cookies are being sent (Linux: tcp_synq_no_recent_overflow),
+  // so a stray ACK is not checked against them for ever.
+  if (last_cookie_ == Instant::never() || now - last_cookie_ > Duration::seconds(3 * 64))
+    return nullptr;
+  const SeqNum peer_isn = ack.seq() - 1;
+  auto mss = cookies_.check(meta.dst, ack.dst_port(), meta.src, ack.src_port(), peer_isn,
+                            ack.ack() - 1, now);
+  if (!mss) {
+    stack_.counters().tcp_syn_cookies_failed.inc();
+    return nullptr;
+  }
+  if (table_.size() >= config_.max_connections) {
+    stack_.counters().drop.tcp_table_full.inc();
+    return nullptr;
+  }
+  TcpOptions syn;
+  syn.mss = *mss;
+  if (config_.connection.timestamps && opts.timestamps) {
+    const CookieOptions o = SynCookies::decode_tsecr(opts.timestamps->second, *mss);
+    syn.window_scale = o.window_scale;
+    syn.sack_permitted = o.sack_permitted;
+    syn.timestamps = {{opts.timestamps->first, 0}};
+  }
+  TcpSocket* s = create(meta.dst, ack.dst_port(), meta.src, ack.src_port());
+  s->listener_ = &l;
+  ++l.pending_;
+  s->conn_.accept_cookie(peer_isn, ack.ack() - 1, syn, now);
+  stack_.counters().tcp_syn_cookies_accepted.inc();
+  stack_.counters().tcp_passive_opens.inc();
+  return s;
+}
+
+// A segment for a connection in the TIME-WAIT table (RFC 9293 §3.10.7.4 in
+// TIME-WAIT, RFC 7323 §5.3 PAWS, RFC 6191 for a new SYN, RFC 1337 for RST).
+bool Tcp::time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView& seg,
+                          const TcpOptions& opts, uint32_t data_len) {
+  StackCounters& c = stack_.counters();
+  const uint8_t f = seg.flags();
+  const Instant now = stack_.now();
+  // RFC 1337 ("TIME-WAIT assassination"): ignore RSTs in TIME-WAIT. (Linux
+  // by default lets an in-window RST end it; nothing relies on that.)
+  if (f & kTcpRst) {
+    c.drop.tcp_time_wait_rst.inc();
+    return true;
+  }
+  const bool has_ts = tw.ts_ok && opts.timestamps.has_value();
+  // RFC 6191 §2: a SYN may start a new incarnation if its timestamp is newer
+  // than the old connection's last, or, without timestamps, if its
+  // sequence number is above the old RCV.NXT (RFC 1122 §4.2.2.13).
+  if ((f & kTcpSyn) && !(f & kTcpAck)) {
+    const bool newer = has_ts ? static_cast<int32_t>(opts.timestamps->first - tw.ts_recent) > 0
+                              : (!tw.ts_ok && seg.seq() > tw.rcv_nxt);
+    if (newer) {
+      c.tcp_time_wait_reopened.inc();
+      tw_.erase(tw.key);
+      update_gauges();
+      return false;
+    }
+  }
+  // A retransmitted FIN (our ACK of it was lost) restarts the 2*MSL wait
+  // (§3.10.7.4 step 8) and is acknowledged again; so is anything else that
+  // is not just an ACK (old data, a SYN): <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>.
+  // A bare ACK in order gets nothing, lest two ends trade ACKs.
+  const bool paws_fail = has_ts && static_cast<int32_t>(opts.timestamps->first - tw.ts_recent) < 0;
+  if ((f & kTcpFin) && !paws_fail && seg.seq() + data_len + 1 == tw.rcv_nxt) {
+    tw_.restart(tw.key, now + config_.connection.msl * 2);
+    if (has_ts) tw.ts_recent = opts.timestamps->first;  // RFC 7323 §4.3
+  } else if (!(f & (kTcpFin | kTcpSyn)) && data_len == 0 && !paws_fail && seg.seq() == tw.rcv_nxt)
+    return true;
+  TcpHeader h;
+  h.src_port = seg.dst_port();
+  h.dst_port = seg.src_port();
+  h.seq = tw.snd_nxt;
+  h.ack = tw.rcv_nxt;
+  h.flags = kTcpAck;
+  h.window = tw.window;
+  if (tw.ts_ok) h.options.timestamps = {{now_ms(now), tw.ts_recent}};
+  if (send_bare(meta.dst, meta.src, h)) c.tcp_time_wait_acks.inc();
+  arm_time_wait();
+  return true;
+}
+
+// §3.10.7.2, LISTEN: a SYN opens a connection, an ACK may complete a
+// cookie's handshake; anything else is answered by receive().
+void Tcp::listen_input(TcpListener& l, const Ipv4Meta& meta, const TcpView& seg,
+                       const TcpOptions& opts, PacketPtr payload) {
+  StackCounters& c = stack_.counters();
+  const Instant now = stack_.now();
+  const uint8_t f = seg.flags();
+  if (f & kTcpSyn) {
+    if (table_.size() >= config_.max_connections) {
+      c.drop.tcp_table_full.inc();
+      return;
+    }
+    if (l.pending_ >= l.backlog_) {
+      if (config_.syn_cookies)
+        send_cookie(meta, seg, opts);
+      else
+        c.drop.tcp_syn_queue_full.inc();
+      return;
+    }
+    TcpSocket* s = create(meta.dst, seg.dst_port(), meta.src, seg.src_port());
+    s->listener_ = &l;
+    ++l.pending_;
+    s->conn_.accept_syn(seg, opts,
+                        isn_.isn(meta.dst, seg.dst_port(), meta.src, seg.src_port(), now), now);
+    c.tcp_passive_opens.inc();
+    after(s);
+    return;
+  }
+  TcpSocket* s = accept_cookie(l, meta, seg, opts);
+  if (s == nullptr) {
+    c.drop.tcp_no_connection.inc();
+    send_reset(meta, seg, 0);  // the ACK bit is set: <SEQ=SEG.ACK><CTL=RST>
+    return;
+  }
+  s->conn_.on_segment(seg, opts, std::move(payload), now);
+  after(s);
 }
 
 void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
@@ -247,14 +522,16 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
   const uint32_t data_len = total - hlen;
   segment->trim_front(hlen);
   PacketPtr payload = data_len > 0 ? std::move(segment) : nullptr;
-  const Instant now = stack_.now();
 
-  auto it = table_.find(Key{meta.dst.v, meta.src.v, seg.dst_port().v, seg.src_port().v});
-  if (it != table_.end()) {
+  const TcpKey key{meta.dst.v, meta.src.v, seg.dst_port().v, seg.src_port().v};
+  if (auto it = table_.find(key); it != table_.end()) {
     TcpSocket* s = it->second.get();
-    s->conn_.on_segment(seg, *opts, std::move(payload), now);
+    s->conn_.on_segment(seg, *opts, std::move(payload), stack_.now());
     after(s);  // may free s
     return;
+  }
+  if (TimeWaitEntry* tw = tw_.find(key)) {
+    if (time_wait_input(*tw, meta, seg, *opts, data_len)) return;
   }
   const uint8_t flags = seg.flags();
   if (flags & kTcpRst) {  // §3.10.7.1: "An incoming segment containing a RST is discarded."
@@ -262,25 +539,22 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
     return;
   }
   TcpListener* l = by_port_[seg.dst_port().v];
-  // §3.10.7.2 (LISTEN): an ACK gets a reset (below); a SYN opens a connection.
-  if (l && (flags & kTcpSyn) && !(flags & kTcpAck)) {
-    if (l->pending_ >= l->backlog_ || table_.size() >= config_.max_connections) {
-      c.drop.tcp_syn_queue_full.inc();  // SYN cookies will answer these (issue 4)
+  // §3.10.7.2 (LISTEN), fourth: a segment with none of SYN, ACK and RST
+  // "should not be reached. Drop the segment and return." (Linux too.) A
+  // SYN-ACK is answered with a reset, below.
+  if (l && !(flags & kTcpAck)) {
+    if (flags & kTcpSyn) {
+      listen_input(*l, meta, seg, *opts, std::move(payload));
       return;
     }
-    TcpSocket* s = create(meta.dst, seg.dst_port(), meta.src, seg.src_port());
-    s->listener_ = l;
-    ++l->pending_;
-    s->conn_.accept_syn(seg, *opts,
-                        isn_.isn(meta.dst, seg.dst_port(), meta.src, seg.src_port(), now), now);
-    c.tcp_passive_opens.inc();
-    after(s);
+    c.drop.tcp_no_connection.inc();
+    return;
+  }
+  if (l && !(flags & kTcpSyn)) {
+    listen_input(*l, meta, seg, *opts, std::move(payload));
     return;
   }
   c.drop.tcp_no_connection.inc();
-  // §3.10.7.2 (LISTEN), fourth: a segment with none of SYN, ACK and RST
-  // "should not be reached. Drop the segment and return." (Linux too.)
-  if (l && !(flags & kTcpAck)) return;
   const uint32_t seg_len = data_len + ((flags & kTcpSyn) ? 1 : 0) + ((flags & kTcpFin) ? 1 : 0);
   send_reset(meta, seg, seg_len);
 }

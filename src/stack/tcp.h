@@ -1,11 +1,9 @@
 // TCP on one shard: demultiplexing segments to connections (the 4-tuple
-// table, then listeners), RST for closed ports (RFC 9293 §3.10.7.1), and the
-// shard's socket API over the TCP core in src/tcp. Each connection's one
-// deadline is armed on the shard's timer wheel.
-//
-// Not here yet (issue 4): SYN cookies, a bounded TIME_WAIT table separate from
-// the connections, RFC 5961 challenge-ACK rate limiting, ephemeral port choice
-// per RFC 6056 beyond a random start.
+// table, the TIME-WAIT table, then listeners), RST for closed ports (RFC 9293
+// §3.10.7.1), SYN cookies when a listener's queue is full (RFC 4987 §3.6),
+// ephemeral ports (RFC 6056 §3.3.3), the shard's challenge-ACK limit (RFC 5961
+// §7), and the shard's socket API over the TCP core in src/tcp. Each
+// connection's one deadline is armed on the shard's timer wheel.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +17,10 @@
 #include "base/timer_wheel.h"
 #include "buf/packet.h"
 #include "stack/config.h"
+#include "stack/tcp_time_wait.h"
 #include "tcp/connection.h"
 #include "tcp/isn.h"
+#include "tcp/syn_cookie.h"
 #include "wire/address.h"
 
 namespace sn {
@@ -44,6 +44,11 @@ class TcpSocket final : public SegmentSink {
   TcpState state() const { return conn_.state(); }
   TcpError error() const { return conn_.error(); }
   Result<void> shutdown();  // FIN once queued data is sent
+  // Options: TCP_NODELAY (Nagle off), SO_KEEPALIVE (the stack's keepalive
+  // times), TCP_CONGESTION.
+  void set_nodelay(bool on);
+  void set_keepalive(bool on);
+  void set_congestion(CongestionAlgorithm algorithm);
   // Done with the socket: FIN after queued data; the stack frees it once the
   // connection has closed. No events are delivered after this.
   void close();
@@ -55,6 +60,10 @@ class TcpSocket final : public SegmentSink {
     arg_ = arg;
   }
   const Connection& connection() const { return conn_; }
+  Ipv4Address local_address() const { return local_; }
+  L4Port local_port() const { return lport_; }
+  Ipv4Address remote_address() const { return remote_; }
+  L4Port remote_port() const { return rport_; }
 
   // SegmentSink: adds the TCP header to a segment and hands it to IPv4.
   void send(const TcpHeader& h, PacketPtr payload) override;
@@ -105,35 +114,50 @@ class Tcp {
   void receive(const Ipv4Meta& meta, PacketPtr segment);
 
   size_t connections() const { return table_.size(); }
+  size_t time_wait() const { return tw_.size(); }
   Stack& stack() { return stack_; }
   const TcpConfig& config() const { return config_; }
 
  private:
   friend class TcpSocket;
-  struct Key {
-    uint32_t local, remote;
-    uint16_t lport, rport;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      uint64_t x = (uint64_t{k.remote} << 32 | k.local) ^
-                   (uint64_t{k.rport} << 16 | k.lport) * 0x9e3779b97f4a7c15ULL;
-      return static_cast<size_t>(x ^ (x >> 29));
-    }
-  };
   TcpSocket* create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport);
   // After a socket's connection did anything: re-arm its deadline, hand a
   // finished handshake to its listener, deliver the event, and free it if it
   // is closed and released. The caller must not touch `s` afterwards.
   void after(TcpSocket* s);
   void reap(TcpSocket* s);
+  // A closed, released socket in TIME-WAIT moves to the TIME-WAIT table.
+  void to_time_wait(TcpSocket* s);
+  void arm_time_wait();
+  void update_gauges();
+  // A segment for a TIME-WAIT entry. False: a SYN that may open a new
+  // incarnation (RFC 6191), for the listener.
+  bool time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView& seg,
+                       const TcpOptions& opts, uint32_t data_len);
+  void listen_input(TcpListener& l, const Ipv4Meta& meta, const TcpView& seg,
+                    const TcpOptions& opts, PacketPtr payload);
+  void send_cookie(const Ipv4Meta& meta, const TcpView& syn, const TcpOptions& opts);
+  TcpSocket* accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpView& ack,
+                           const TcpOptions& opts);
+  L4Port ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport);
   void send_reset(const Ipv4Meta& meta, const TcpView& seg, uint32_t seg_len);
+  // A segment no connection sends: header only, from `local` to `remote`.
+  bool send_bare(Ipv4Address local, Ipv4Address remote, const TcpHeader& h);
 
   Stack& stack_;
   TcpConfig config_;
   IsnGenerator isn_;
-  std::unordered_map<Key, std::unique_ptr<TcpSocket>, KeyHash> table_;
+  SynCookies cookies_;
+  Instant last_cookie_ = Instant::never();  // when a SYN was last answered with one
+  SipKey port_key_;                         // RFC 6056's F
+  uint16_t next_ephemeral_;
+  TokenBucket challenge_acks_;
+  std::unordered_map<TcpKey, std::unique_ptr<TcpSocket>, TcpKeyHash> table_;
+  // Sockets whose connection closed before the application released them:
+  // out of the table (their 4-tuple is free again), kept until close().
+  std::unordered_map<TcpSocket*, std::unique_ptr<TcpSocket>> closed_;
+  TimeWaitTable tw_;
+  Timer tw_timer_;
   std::vector<std::unique_ptr<TcpListener>> listeners_;
   std::vector<TcpListener*> by_port_;  // 65536 entries
 };

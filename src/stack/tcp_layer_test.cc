@@ -17,7 +17,7 @@ namespace {
 
 using namespace sn::testing;
 
-constexpr L4Port kPort{5001};
+constexpr L4Port kPort = kTcpPort;
 
 // One end of a transfer, written with the socket API the way a service would:
 // writes `out` in chunks of random size as the send buffer takes them, reads
@@ -135,16 +135,19 @@ TEST_P(TcpLayerCloseTest, DataBothWaysByteExactThenEverySocketIsReaped) {
 
   // The first to close waits in TIME-WAIT for exactly 2*MSL (§3.10.7.4 step 8,
   // to within the wheel's 1 ms tick); the other is reaped at its last ACK.
-  Peer& first = client_first ? client : server;
   Stack& first_stack = client_first ? client_ : server_;
   Stack& second_stack = client_first ? server_ : client_;
-  ASSERT_TRUE(sim_.run_until([&] { return first.sock->state() == TcpState::kTimeWait; }));
+  // Once closed, the socket is gone (first.sock dangles): TIME-WAIT is an
+  // entry in the stack's table, not a connection.
+  ASSERT_TRUE(sim_.run_until([&] { return first_stack.tcp().time_wait() == 1; }));
+  EXPECT_EQ(first_stack.tcp().connections(), 0u);
+  EXPECT_EQ(first_stack.counters().tcp_time_wait_entered.get(), 1u);
   const Duration two_msl = first_stack.tcp().config().connection.msl * 2;
   ASSERT_TRUE(sim_.run_until([&] { return second_stack.tcp().connections() == 0; }));
   sim_.run_for(two_msl - Duration::millis(2));
-  EXPECT_EQ(first_stack.tcp().connections(), 1u);
+  EXPECT_EQ(first_stack.tcp().time_wait(), 1u);
   sim_.run_for(Duration::millis(3));
-  EXPECT_EQ(first_stack.tcp().connections(), 0u);
+  EXPECT_EQ(first_stack.tcp().time_wait(), 0u);
 
   ASSERT_TRUE(sim_.run_until_idle(Duration::seconds(120)));
   for (Stack* s : {&client_, &server_}) {
@@ -249,51 +252,6 @@ TEST(TcpLayerLossyTest, EchoIsByteExactAndNothingLeaks) {
 }
 
 // ---- The demultiplexer, on a stack over the scripted port -------------------
-
-TcpHeader segment(uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags) {
-  TcpHeader h;
-  h.src_port = L4Port(sport);
-  h.dst_port = L4Port(dport);
-  h.seq = SeqNum{seq};
-  h.ack = SeqNum{ack};
-  h.flags = flags;
-  h.window = 65535;
-  if (flags & kTcpSyn) h.options.mss = 1460;
-  return h;
-}
-
-class TcpLayerDemuxTest : public ::testing::Test {
- protected:
-  TcpLayerDemuxTest() {
-    s_.take_sent();
-    s_.learn_peer();
-  }
-  const StackCounters& c() const { return s_.stack.counters(); }
-  void feed(const TcpHeader& h, size_t payload = 0) {
-    s_.feed_ip(tcp_datagram(h, pattern(payload, payload)));
-  }
-  // Listens on kPort; accepted sockets are counted and left alone.
-  void listen(uint32_t backlog) {
-    auto on_accept = [](void* a, TcpSocket&) { ++*static_cast<int*>(a); };
-    ASSERT_TRUE(s_.stack.tcp().listen(kPort, backlog, on_accept, &accepted_).ok());
-  }
-  // The one frame sent since the last call, as a TCP segment from us to the peer.
-  TcpHeader only_segment_sent() {
-    auto sent = s_.take_sent();
-    EXPECT_EQ(sent.size(), 1u);
-    if (sent.empty()) return {};
-    auto ip = ip_of(*sent[0]);
-    auto t = tcp_of(*sent[0]);
-    EXPECT_TRUE(ip && t);
-    if (!ip || !t) return {};
-    EXPECT_EQ(ip->src(), kOurIp);
-    EXPECT_EQ(ip->dst(), kPeerIp);
-    EXPECT_TRUE(t->checksum_ok(kOurIp, kPeerIp));
-    return *TcpHeader::from(*t);
-  }
-  FakeStack s_;
-  int accepted_ = 0;
-};
 
 // §3.10.7.1: "If the ACK bit is off, sequence number zero is used,
 // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>"; "If the ACK bit is on,
@@ -415,7 +373,7 @@ TEST_F(TcpLayerDemuxTest, BadSegmentsAreCountedAndNothingIsSentOrCreated) {
   EXPECT_TRUE(s_.pool_full());
 }
 
-TEST_F(TcpLayerDemuxTest, BacklogBoundsHandshakesInProgress) {
+TEST_F(TcpLayerNoCookiesTest, BacklogBoundsHandshakesInProgress) {
   listen(2);
   for (uint16_t port : {1001, 1002, 1003})
     feed(segment(port, kPort.v, 1000u * port, 0, kTcpSyn));

@@ -1,0 +1,80 @@
+// The bounded TIME-WAIT table.
+#include "stack/tcp_time_wait.h"
+
+#include "base/check.h"
+
+namespace sn {
+
+TimeWaitTable::TimeWaitTable(uint32_t capacity) : ring_(capacity) {
+  index_.reserve(capacity);
+}
+
+void TimeWaitTable::pop_front() {
+  Slot& s = ring_[head_];
+  if (s.live) index_.erase(s.e.key);
+  s.live = false;
+  head_ = (head_ + 1) % capacity();
+  --count_;
+}
+
+bool TimeWaitTable::insert(const TimeWaitEntry& e) {
+  if (capacity() == 0) return true;
+  erase(e.key);
+  bool evicted = false;
+  // Make room, dropping erased slots first and then, if need be, the oldest.
+  while (count_ == capacity()) {
+    evicted = evicted || ring_[head_].live;
+    pop_front();
+  }
+  const uint32_t i = (head_ + count_) % capacity();
+  ring_[i].e = e;
+  ring_[i].live = true;
+  ring_[i].restarted = false;
+  ++count_;
+  index_[e.key] = i;
+  return evicted;
+}
+
+TimeWaitEntry* TimeWaitTable::find(const TcpKey& key) {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : &ring_[it->second].e;
+}
+
+void TimeWaitTable::erase(const TcpKey& key) {
+  auto it = index_.find(key);
+  if (it == index_.end()) return;
+  ring_[it->second].live = false;
+  index_.erase(it);
+}
+
+void TimeWaitTable::restart(const TcpKey& key, Instant expires) {
+  auto it = index_.find(key);
+  if (it == index_.end()) return;
+  Slot& s = ring_[it->second];
+  s.e.expires = expires;
+  s.restarted = true;
+}
+
+Instant TimeWaitTable::expire(Instant now) {
+  while (count_ > 0) {
+    Slot& s = ring_[head_];
+    if (!s.live) {
+      pop_front();
+      continue;
+    }
+    if (s.e.expires <= now) {
+      pop_front();
+      continue;
+    }
+    if (!s.restarted) return s.e.expires;
+    // Restarted by a retransmitted FIN: to the back, which keeps the ring
+    // in expiry order but for entries added since, which it may outlive by
+    // less than 2*MSL (a longer TIME-WAIT is safe).
+    const TimeWaitEntry e = s.e;
+    pop_front();
+    insert(e);
+  }
+  return Instant::never();
+}
+
+}  // namespace sn
