@@ -4,6 +4,7 @@
 #pragma once
 
 #include "base/counter.h"
+#include "tcp/connection.h"
 
 namespace sn {
 
@@ -112,14 +113,22 @@ struct StackCounters {
   struct Drops {
     SN_STACK_DROP_COUNTERS(SN_DECLARE)
   } drop;
+  // Every connection's counters, summed (stack/tcp.cc folds them in).
+  struct Connections {
+    SN_CONNECTION_COUNTERS(SN_DECLARE)
+  } conn;
 #undef SN_DECLARE
 
-  // Calls f(name, value) for every traffic counter, then every drop counter
-  // (named "drop_<reason>"), in a fixed order.
+  // Calls f(name, value) for every traffic counter, every connection counter
+  // (named "tcp_<name>"), then every drop counter (named "drop_<reason>"), in
+  // a fixed order.
   template <typename F>
   void for_each(F&& f) const {
 #define SN_VISIT(name) f(#name, name.get());
     SN_STACK_TRAFFIC_COUNTERS(SN_VISIT)
+#undef SN_VISIT
+#define SN_VISIT(name) f("tcp_" #name, conn.name.get());
+    SN_CONNECTION_COUNTERS(SN_VISIT)
 #undef SN_VISIT
 #define SN_VISIT(name) f("drop_" #name, drop.name.get());
     SN_STACK_DROP_COUNTERS(SN_VISIT)

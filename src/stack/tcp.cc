@@ -258,7 +258,18 @@ Result<TcpSocket*> Tcp::connect(Ipv4Address dst, L4Port port) {
   return s;
 }
 
+void Tcp::fold_counters(TcpSocket* s) {
+  const ConnectionCounters& now = s->conn_.counters();
+  StackCounters::Connections& total = stack_.counters().conn;
+#define SN_FOLD(name) \
+  if (now.name != s->reported_.name) total.name.inc(now.name - s->reported_.name);
+  SN_CONNECTION_COUNTERS(SN_FOLD)
+#undef SN_FOLD
+  s->reported_ = now;
+}
+
 void Tcp::after(TcpSocket* s) {
+  fold_counters(s);
   s->arm();
   if (TcpListener* l = s->listener_) {
     const TcpState st = s->conn_.state();

@@ -79,6 +79,7 @@ class TcpSocket final : public SegmentSink {
   Timer timer_;
   Ipv4Address local_, remote_;
   L4Port lport_, rport_;
+  ConnectionCounters reported_;      // what the shard's totals hold of conn_'s
   TcpListener* listener_ = nullptr;  // until accepted
   bool released_ = false;            // the application called close()
   EventFn on_event_ = nullptr;
@@ -130,6 +131,8 @@ class Tcp {
   void to_time_wait(TcpSocket* s);
   void arm_time_wait();
   void update_gauges();
+  // Adds what s's connection counted since last time to the shard's totals.
+  void fold_counters(TcpSocket* s);
   // A segment for a TIME-WAIT entry. False: a SYN that may open a new
   // incarnation (RFC 6191), for the listener.
   bool time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView& seg,

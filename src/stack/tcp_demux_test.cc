@@ -329,6 +329,9 @@ TEST_F(TcpChallengeLimitTest, ChallengeAcksAreRateLimited) {
   const ConnectionCounters& k = sockets_[0]->connection().counters();
   EXPECT_EQ(k.challenge_acks, 3u);
   EXPECT_EQ(k.challenge_acks_limited, 7u);
+  // The shard's totals, as `shardnet stats` shows them (tcp_challenge_acks).
+  EXPECT_EQ(c().conn.challenge_acks.get(), 3u);
+  EXPECT_EQ(c().conn.challenge_acks_limited.get(), 7u);
   // A second later the budget is back; the connection lived through it all.
   s_.advance(Duration::seconds(1));
   s_.take_sent();

@@ -71,30 +71,36 @@ struct ConnectionConfig {
 enum class TcpError { kNone, kReset, kTimedOut, kRefused };
 const char* to_string(TcpError e);
 
-// One counter per event worth telling apart; per connection, summed by the shard.
+// clang-format off
+// X(name): one counter per event worth telling apart; per connection, and
+// summed by the shard into its counters as tcp_<name>.
+#define SN_CONNECTION_COUNTERS(X) \
+  X(segments_in) \
+  X(segments_out) \
+  X(retransmits)            /* segments sent again (RTO, fast retransmit, SYN) */ \
+  X(rto_expired) \
+  X(dup_acks) \
+  X(fast_retransmits) \
+  X(sack_recoveries)        /* RFC 6675 recoveries (each a fast retransmit too) */ \
+  X(sack_retransmits)       /* segments sent again in them (also in retransmits) */ \
+  X(ooo_segments)           /* data segments queued out of order */ \
+  X(bad_segments)           /* unacceptable: failed §3.10.7.4 step 1 or PAWS */ \
+  X(paws_drops)             /* RFC 7323 §5.3 */ \
+  X(challenge_acks)         /* RFC 5961 §3, §4 */ \
+  X(challenge_acks_limited) /* not sent: over the shard's RFC 5961 §7 limit */ \
+  X(acks_too_new)           /* SEG.ACK > SND.NXT: ACKed and dropped */ \
+  X(delayed_acks)           /* ACKs sent when the delayed-ACK timer fired */ \
+  X(window_updates)         /* ACKs sent because read() opened the window */ \
+  X(persist_probes) \
+  X(resets_sent) \
+  X(keepalive_probes) \
+  X(keepalive_timeouts)     /* connections dropped: probes unanswered */
+// clang-format on
+
 struct ConnectionCounters {
-  uint64_t segments_in = 0;
-  uint64_t segments_out = 0;
-  uint64_t retransmits = 0;  // segments sent again (RTO, fast retransmit, SYN)
-  uint64_t rto_expired = 0;
-  uint64_t dup_acks = 0;
-  uint64_t fast_retransmits = 0;
-  // RFC 6675 SACK-based loss recoveries (each is a fast retransmit too), and
-  // the segments sent again in them (also counted in retransmits).
-  uint64_t sack_recoveries = 0;
-  uint64_t sack_retransmits = 0;
-  uint64_t ooo_segments = 0;    // data segments queued out of order
-  uint64_t bad_segments = 0;    // unacceptable: failed §3.10.7.4 step 1 or PAWS
-  uint64_t paws_drops = 0;      // RFC 7323 §5.3
-  uint64_t challenge_acks = 0;  // RFC 5961 §3, §4
-  uint64_t acks_too_new = 0;    // SEG.ACK > SND.NXT: ACKed and dropped
-  uint64_t delayed_acks = 0;    // ACKs sent when the delayed-ACK timer fired
-  uint64_t window_updates = 0;  // ACKs sent because read() opened the window
-  uint64_t persist_probes = 0;
-  uint64_t resets_sent = 0;
-  uint64_t challenge_acks_limited = 0;  // not sent: over the shard's RFC 5961 §7 limit
-  uint64_t keepalive_probes = 0;
-  uint64_t keepalive_timeouts = 0;  // connections dropped: probes unanswered
+#define SN_DECLARE(name) uint64_t name = 0;
+  SN_CONNECTION_COUNTERS(SN_DECLARE)
+#undef SN_DECLARE
 };
 
 class Connection {
