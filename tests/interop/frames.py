@@ -1,4 +1,4 @@
-"""Hand-built Ethernet/ARP/IPv4/ICMP/UDP frames for interop tests, good and bad."""
+"""Hand-built Ethernet/ARP/IPv4/ICMP/UDP/TCP frames for interop tests, good and bad."""
 import socket
 import struct
 
@@ -68,3 +68,32 @@ class Injector:
 
     def send(self, frame):
         self.s.send(frame)
+
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def tcp_syn_options(mss=1460, tsval=1, tsecr=0, wscale=7):
+    """The options of a Linux SYN: MSS, SACK-permitted, timestamps, NOP, window scale."""
+    return (struct.pack("!BBH", 2, 4, mss) + b"\x04\x02" +
+            struct.pack("!BBII", 8, 10, tsval, tsecr) + b"\x01" + struct.pack("!BBB", 3, 3, wscale))
+
+
+def tcp_ts_option(tsval, tsecr):
+    """NOP NOP timestamps, as Linux puts them on every segment after the SYN."""
+    return b"\x01\x01" + struct.pack("!BBII", 8, 10, tsval, tsecr)
+
+
+def tcp(src_ip, dst_ip, sport, dport, seq, ack, flags, payload=b"", window=65535, options=b"",
+        data_offset=None, bad_checksum=False):
+    """A TCP segment. `data_offset` (in 32-bit words) may lie about the header length."""
+    if len(options) % 4:
+        options += b"\0" * (4 - len(options) % 4)
+    off = data_offset if data_offset is not None else 5 + len(options) // 4
+    h = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, off << 4, flags,
+                    window, 0, 0) + options
+    pseudo = ip4(src_ip) + ip4(dst_ip) + struct.pack("!BBH", 0, 6, len(h) + len(payload))
+    c = csum(pseudo + h + payload)
+    if bad_checksum:
+        c ^= 0x2222
+    return h[:16] + struct.pack("!H", c) + h[18:] + payload
