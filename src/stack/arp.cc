@@ -88,7 +88,7 @@ void Arp::free_entry(Entry* e) {
   e->retries = 0;
 }
 
-void Arp::learn(uint16_t iface, Ipv4Address ip, MacAddress mac) {
+void Arp::learn(uint16_t iface, Ipv4Address ip, MacAddress mac, bool notify_shards) {
   Entry* e = find(ip);
   if (!e) e = allocate(ip);
   if (!e) {
@@ -101,6 +101,9 @@ void Arp::learn(uint16_t iface, Ipv4Address ip, MacAddress mac) {
   bool was_incomplete = e->state == State::kIncomplete;
   e->state = State::kReachable;
   if (was_incomplete) resolved(e);
+  if (notify_shards) {
+    if (StackSteering* s = stack_.steering()) s->arp_learned(iface, ip, mac);
+  }
 }
 
 // RFC 826, "Packet Reception", for hardware type Ethernet and protocol IPv4.

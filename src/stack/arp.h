@@ -33,8 +33,10 @@ class Arp {
   void output(Interface& ifc, Ipv4Address next_hop, PacketPtr packet);
   // Broadcasts a gratuitous ARP request announcing `ifc`'s address.
   void announce(Interface& ifc);
-  // Learns or refreshes a mapping (also used for updates shared by other shards).
-  void learn(uint16_t iface, Ipv4Address ip, MacAddress mac);
+  // Learns or refreshes a mapping and, if this stack is one shard of several
+  // and `notify_shards`, tells the others (an update they pass on is learned
+  // with notify_shards false, so it goes round once).
+  void learn(uint16_t iface, Ipv4Address ip, MacAddress mac, bool notify_shards = true);
 
   // The resolved, unexpired MAC of `ip`, if any.
   std::optional<MacAddress> lookup(Ipv4Address ip) const;

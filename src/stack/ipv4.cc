@@ -66,6 +66,10 @@ void Ipv4::receive(Interface& ifc, PacketPtr packet, bool link_broadcast) {
     packet = reassembler_.add(*ip, std::move(packet));
     if (!packet) return;
     meta.header_length = Ipv4Header::kSize;  // the rebuilt header has no options
+    // Fragments meet on the shard their (src, dst, protocol, id) hash to; the
+    // whole datagram goes on to its transport owner.
+    if (StackSteering* s = stack_.steering(); s != nullptr && s->steer_datagram(meta, packet))
+      return;
   }
   deliver(meta, std::move(packet));
 }

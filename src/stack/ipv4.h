@@ -53,6 +53,9 @@ class Ipv4 {
   Result<Ipv4Address> source_for(Ipv4Address dst) const;
 
   Reassembler& reassembler() { return reassembler_; }
+  // Hands a whole datagram (data at its IPv4 header) to its protocol: for a
+  // datagram another shard reassembled and steered here.
+  void deliver(const Ipv4Meta& meta, PacketPtr datagram);
 
  private:
   struct Hop {
@@ -60,7 +63,6 @@ class Ipv4 {
     Ipv4Address next_hop;
   };
   Result<Hop> route(Ipv4Address dst) const;
-  void deliver(const Ipv4Meta& meta, PacketPtr datagram);
   Result<void> fragment(Interface& ifc, Ipv4Address next_hop, Ipv4Header& h, PacketPtr payload);
   bool fragments_in_place(const Packet& payload, uint32_t max_fragment) const;
 

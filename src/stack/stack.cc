@@ -70,6 +70,7 @@ size_t Stack::poll(Instant now) {
     size_t n = ifc->port->rx_burst(pool_, std::span<PacketPtr>(rx_.data(), config_.rx_burst), now);
     for (size_t i = 0; i < n; ++i) {
       rx_[i]->iface = ifc->index;
+      if (steering_ != nullptr && steering_->steer_frame(rx_[i])) continue;
       receive(std::move(rx_[i]), now);
     }
     work += n;

@@ -20,6 +20,7 @@
 #include "stack/interface.h"
 #include "stack/ipv4.h"
 #include "stack/route.h"
+#include "stack/steering.h"
 #include "stack/tcp.h"
 #include "stack/udp.h"
 
@@ -69,6 +70,10 @@ class Stack {
   // The interface whose address is `a`, or null.
   Interface* iface_with_address(Ipv4Address a);
 
+  // Makes this stack one shard of several (null: alone). Set before start().
+  void set_steering(StackSteering* s) { steering_ = s; }
+  StackSteering* steering() const { return steering_; }
+
   Arp& arp() { return arp_; }
   Ipv4& ipv4() { return ipv4_; }
   Icmp& icmp() { return icmp_; }
@@ -92,6 +97,7 @@ class Stack {
   Udp udp_;
   Tcp tcp_;
   std::array<PacketPtr, 64> rx_;
+  StackSteering* steering_ = nullptr;
 };
 
 }  // namespace sn

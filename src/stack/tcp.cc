@@ -224,7 +224,8 @@ void Tcp::arm_time_wait() {
 
 // RFC 6056 §3.3.3 (Algorithm 3): a keyed hash of the remote end picks where
 // each destination's search starts, and a counter moves it on, so one peer
-// sees ports in sequence but cannot learn another's.
+// sees ports in sequence but cannot learn another's. With several shards only
+// the ports that hash back to this one qualify (about 1 in N).
 L4Port Tcp::ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport) {
   const uint32_t first = config_.ephemeral_first;
   const uint32_t count = uint32_t{config_.ephemeral_last} - first + 1;
@@ -234,6 +235,10 @@ L4Port Tcp::ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport) 
     ++next_ephemeral_;
     const TcpKey key{local.v, remote.v, p.v, rport.v};
     if (by_port_[p.v] || table_.count(key) || tw_.find(key)) continue;
+    // One shard of several: only a port whose replies are steered here.
+    if (const StackSteering* st = stack_.steering();
+        st != nullptr && !st->owns_tuple(kIpProtoTcp, local, p, remote, rport))
+      continue;
     return p;
   }
   return L4Port{0};
