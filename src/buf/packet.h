@@ -87,8 +87,11 @@ class Packet {
   friend struct PacketDeleter;
   Packet() = default;
 
-  PacketPool* pool_ = nullptr;
+  PacketPool* pool_ = nullptr;  // the pool it goes back to; fixed for life
   std::byte* buf_ = nullptr;
+  // While alive: the next link of the chain, owned by this one. While on its
+  // pool's remote free stack: the packet below it there (reusing the field is
+  // safe: a released packet has no chain, and alloc() resets it).
   Packet* next_ = nullptr;
   uint32_t cap_ = 0;
   uint32_t head_ = 0;

@@ -1,14 +1,16 @@
 // Packet chains and the pool that owns every packet buffer.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "buf/pool.h"
 
 namespace sn {
 
 void PacketDeleter::operator()(Packet* p) const {
-  if (p) p->pool_->release(p);
+  if (p) PacketPool::release_chain(p);
 }
 
 void Packet::append_chain(PacketPtr tail) {
@@ -83,7 +85,8 @@ void chain_truncate(Packet& head, uint32_t n) {
   }
 }
 
-PacketPool::PacketPool(const PoolConfig& config) : config_(config) {
+PacketPool::PacketPool(const PoolConfig& config)
+    : config_(config), owner_(std::this_thread::get_id()) {
   SN_CHECK(config.count > 0 && config.headroom < config.buffer_size);
   SN_CHECK(config.buffer_size % 64 == 0);
   arena_.reset(
@@ -103,14 +106,20 @@ PacketPool::PacketPool(const PoolConfig& config) : config_(config) {
 
 PacketPool::~PacketPool() = default;
 
+void PacketPool::set_owner_thread() {
+  owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+}
+
 void PacketPool::FreeDeleter::operator()(std::byte* p) const {
   std::free(p);
 }
 
 PacketPtr PacketPool::alloc() {
   if (free_.empty()) [[unlikely]] {
-    exhausted.inc();
-    return nullptr;
+    if (reclaim() == 0) {
+      exhausted.inc();
+      return nullptr;
+    }
   }
   Packet* p = free_.back();
   free_.pop_back();
@@ -141,14 +150,61 @@ PacketPtr PacketPool::alloc_chain(uint32_t bytes, uint32_t per_packet) {
   return head;
 }
 
-void PacketPool::release(Packet* p) {
+void PacketPool::release_chain(Packet* p) {
+  // One thread id per chain; per link, a compare with its pool's owner.
+  const std::thread::id self = std::this_thread::get_id();
   while (p) {
-    SN_CHECK(p->pool_ == this);
-    Packet* n = p->next_;
+    PacketPool* pool = p->pool_;
+    if (pool->owner_.load(std::memory_order_relaxed) == self) [[likely]] {
+      // Home: the run of links from this pool goes on its local stack.
+      do {
+        Packet* n = p->next_;
+        p->next_ = nullptr;
+        pool->free_.push_back(p);
+        p = n;
+      } while (p && p->pool_ == pool);
+    } else {
+      // Away: the run of links from this pool is already linked through
+      // next_, as the remote stack wants it; push it whole, with one CAS.
+      Packet* last = p;
+      while (last->next_ && last->next_->pool_ == pool)
+        last = last->next_;
+      Packet* rest = last->next_;
+      pool->push_remote(p, last);
+      p = rest;
+    }
+  }
+}
+
+void PacketPool::push_remote(Packet* first, Packet* last) {
+  Packet* top = remote_free_.load(std::memory_order_relaxed);
+  do {
+    last->next_ = top;
+    // Release: whatever this thread did to the packets (and the next_ links
+    // just written) happens before the owner, whose exchange is acquire,
+    // hands them out again. Every push is an RMW on remote_free_, so the
+    // pushes form one release sequence and a single acquire exchange
+    // synchronizes with all of them. The failure order is relaxed: a failed
+    // CAS only reloads `top`, whose packets this thread never reads.
+  } while (!remote_free_.compare_exchange_weak(top, first, std::memory_order_release,
+                                               std::memory_order_relaxed));
+}
+
+uint32_t PacketPool::reclaim() {
+  // A plain load first, so that polling an empty remote stack (an exhausted
+  // pool retrying alloc) costs no RMW on a line other threads write.
+  if (remote_free_.load(std::memory_order_relaxed) == nullptr) return 0;
+  Packet* p = remote_free_.exchange(nullptr, std::memory_order_acquire);
+  uint32_t n = 0;
+  while (p) {
+    Packet* below = p->next_;
     p->next_ = nullptr;
     free_.push_back(p);
-    p = n;
+    p = below;
+    ++n;
   }
+  remote_frees.inc(n);
+  return n;
 }
 
 }  // namespace sn
