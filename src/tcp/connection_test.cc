@@ -14,6 +14,7 @@ namespace {
 using testing::kStart;
 using testing::Pair;
 using testing::pattern;
+using testing::reach;
 using testing::Side;
 using testing::WireSegment;
 
@@ -188,46 +189,6 @@ TEST(ConnectionData, OneMebibyteEachWay) {
   EXPECT_EQ(p.server.counters().bad_segments, 0u);
   for (const WireSegment& s : p.client_log)
     EXPECT_LE(s.payload_len(), 1448u);
-}
-
-// Puts a connection in `target` and returns its side.
-Side reach(Pair& p, TcpState target) {
-  p.handshake();
-  switch (target) {
-    case TcpState::kEstablished:
-      return Side::kClient;
-    case TcpState::kFinWait1:
-      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());  // FIN not delivered
-      return Side::kClient;
-    case TcpState::kFinWait2:
-    case TcpState::kCloseWait:
-      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
-      p.deliver_all();
-      return target == TcpState::kFinWait2 ? Side::kClient : Side::kServer;
-    case TcpState::kLastAck:
-      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
-      p.deliver_all();
-      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());  // FIN not delivered
-      return Side::kServer;
-    case TcpState::kClosing:
-      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
-      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());
-      // Deliver only the FINs: drop everything from here.
-      p.fault = [](Side, size_t, const WireSegment& s) {
-        return s.has(kTcpFin) ? testing::Fate::kDeliver : testing::Fate::kDrop;
-      };
-      p.deliver_all();
-      return Side::kClient;
-    case TcpState::kTimeWait:
-      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
-      p.deliver_all();
-      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());
-      p.deliver_all();
-      return Side::kClient;
-    default:
-      ADD_FAILURE() << "unreachable here: " << target;
-      return Side::kClient;
-  }
 }
 
 struct RstCase {

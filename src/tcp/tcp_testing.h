@@ -1,7 +1,8 @@
 // Test harness for connections: two Connections joined by an in-memory wire
 // on a manual clock. Every segment goes through TcpHeader::emit and back
 // through TcpView::parse (checksum checked), so what the connection sends is
-// real wire format. Hooks drop, duplicate or delay chosen segments.
+// real wire format. Hooks drop, duplicate or delay chosen segments; reach()
+// puts a connection in any state a connection can be in.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -241,6 +242,62 @@ inline std::vector<std::byte> pattern(size_t n, uint32_t seed) {
     b = static_cast<std::byte>(x >> 24);
   }
   return v;
+}
+
+// Puts one connection of `p` in `target` and returns its side. Every state
+// but CLOSED and LISTEN: SYN-SENT is the client after connect(), with its SYN
+// still on the wire; SYN-RECEIVED the server after accept_syn(), its SYN-ACK
+// on the wire; the others follow a handshake with ISS 1000 (client) and 5000
+// (server), and any FIN this function does not deliver is still on the wire.
+// For CLOSING, p.fault drops everything but FINs from then on.
+inline Side reach(Pair& p, TcpState target) {
+  switch (target) {
+    case TcpState::kSynSent:
+      EXPECT_TRUE(p.client.connect(SeqNum{1000}, p.now).ok());
+      return Side::kClient;
+    case TcpState::kSynReceived:
+      EXPECT_TRUE(p.client.connect(SeqNum{1000}, p.now).ok());
+      p.accept_next_syn(SeqNum{5000});
+      return Side::kServer;
+    default:
+      break;
+  }
+  p.handshake();
+  switch (target) {
+    case TcpState::kEstablished:
+      return Side::kClient;
+    case TcpState::kFinWait1:
+      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());  // FIN not delivered
+      return Side::kClient;
+    case TcpState::kFinWait2:
+    case TcpState::kCloseWait:
+      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
+      p.deliver_all();
+      return target == TcpState::kFinWait2 ? Side::kClient : Side::kServer;
+    case TcpState::kLastAck:
+      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
+      p.deliver_all();
+      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());  // FIN not delivered
+      return Side::kServer;
+    case TcpState::kClosing:
+      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
+      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());
+      // Deliver only the FINs: drop everything from here.
+      p.fault = [](Side, size_t, const WireSegment& s) {
+        return s.has(kTcpFin) ? Fate::kDeliver : Fate::kDrop;
+      };
+      p.deliver_all();
+      return Side::kClient;
+    case TcpState::kTimeWait:
+      EXPECT_TRUE(p.client.shutdown_send(p.now).ok());
+      p.deliver_all();
+      EXPECT_TRUE(p.server.shutdown_send(p.now).ok());
+      p.deliver_all();
+      return Side::kClient;
+    default:
+      ADD_FAILURE() << "unreachable here: " << target;
+      return Side::kClient;
+  }
 }
 
 }  // namespace sn::testing
