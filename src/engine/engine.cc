@@ -149,6 +149,7 @@ Engine::~Engine() {
 }
 
 void Engine::run() {
+  shard_->pool.set_owner_thread();  // frees on this thread take the fast path
   Stack& stack = *shard_->stack;
   std::vector<pollfd> fds;
   for (Port* p : shard_->ifaces)

@@ -28,6 +28,8 @@ Instant Simulation::next_event() const {
   Instant next = wire_.next_event();
   for (const auto& n : nodes_)
     next = std::min(next, n->stack->next_event());
+  for (const SimActor* a : actors_)
+    next = std::min(next, a->next_event());
   return next;
 }
 
@@ -35,6 +37,8 @@ bool Simulation::step(Instant deadline) {
   size_t work = 0;
   for (auto& n : nodes_)
     work += n->stack->poll(now_);
+  for (SimActor* a : actors_)
+    work += a->poll(now_);
   if (work > 0) return true;
   Instant next = next_event();
   if (next <= now_) {
@@ -70,6 +74,8 @@ void Simulation::run_for(Duration d) {
   now_ = end;
   for (auto& n : nodes_)
     n->stack->poll(now_);
+  for (SimActor* a : actors_)
+    a->poll(now_);
 }
 
 }  // namespace sn

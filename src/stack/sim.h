@@ -23,6 +23,15 @@ struct SimNodeConfig {
   uint64_t seed = 1;
 };
 
+// Something else the simulation drives beside its nodes (a multi-shard
+// engine: src/shard), polled every round on the same virtual clock.
+class SimActor {
+ public:
+  virtual ~SimActor() = default;
+  virtual size_t poll(Instant now) = 0;  // the work done (0: idle)
+  virtual Instant next_event() const = 0;
+};
+
 class Simulation {
  public:
   struct Node {
@@ -39,6 +48,8 @@ class Simulation {
   // Adds a node and starts its stack (it announces itself with gratuitous ARP).
   Node& add_node(const SimNodeConfig& config);
   Node& node(size_t i) { return *nodes_[i]; }
+  // Drives `a` too, from now on (it must outlive the simulation's runs).
+  void add_actor(SimActor& a) { actors_.push_back(&a); }
   MemWire& wire() { return wire_; }
   Instant now() const { return now_; }
 
@@ -66,6 +77,7 @@ class Simulation {
   MemWire wire_;
   Instant now_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<SimActor*> actors_;
 };
 
 }  // namespace sn
