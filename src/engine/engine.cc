@@ -1,9 +1,11 @@
-// The one-shard engine: building it from its configuration, the shard loop on
-// the real clock, and its counters as text and JSON.
+// The engine: building its shards from the configuration, a loop per shard on
+// the real clock, and the counters as text and JSON.
 #include "engine/engine.h"
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -22,15 +24,18 @@
 
 namespace sn {
 
-struct Engine::Shard {
-  explicit Shard(const PoolConfig& pool_config) : pool(pool_config) {}
-  PacketPool pool;
+// What one shard has beyond its stack: its ports (devices and their
+// wrappers), the services running on it, and the eventfd that wakes it.
+struct Engine::ShardIo {
   std::vector<std::unique_ptr<Port>> ports;  // devices and their wrappers, outermost last
   std::vector<Port*> ifaces;                 // the outermost port of each interface
   std::vector<FaultPort*> faults;
-  std::unique_ptr<MemWire> wire;  // for mem: interfaces (a loopback-less lab wire)
-  std::unique_ptr<Stack> stack;
   std::vector<std::unique_ptr<Service>> services;
+  int wake_fd = -1;
+  std::atomic<bool> sleeping{false};
+  ~ShardIo() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
 };
 
 std::string default_control_path(const std::string& name) {
@@ -52,31 +57,58 @@ MacAddress random_local_mac(uint64_t r) {
 
 }  // namespace
 
+namespace {
+
+// The CPUs this process may run on (taskset decides), in order.
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::string* why) {
   std::unique_ptr<Engine> e(new Engine());
-  e->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (e->wake_fd_ < 0) {
-    *why = std::string("eventfd: ") + std::strerror(errno);
-    return Error{Errc::kIo, "engine"};
-  }
+  auto fail = [&](std::string msg) -> Result<std::unique_ptr<Engine>> {
+    *why = std::move(msg);
+    return Error{Errc::kInvalidArgument, "engine"};
+  };
   e->name_ = config.name;
   e->control_path_ =
       config.control_path.empty() ? default_control_path(config.name) : config.control_path;
   uint64_t seed = config.seed;
   if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
   Rng rng(seed);
-  auto fail = [&](std::string msg) -> Result<std::unique_ptr<Engine>> {
-    *why = std::move(msg);
-    return Error{Errc::kInvalidArgument, "engine"};
-  };
   if (config.ifaces.empty()) return fail("at least one --iface is needed");
+  const uint32_t n =
+      config.shards == 0 ? static_cast<uint32_t>(allowed_cpus().size()) : config.shards;
+  if (n > 64) return fail("--shards " + std::to_string(n) + ": at most 64");
+  if (auto v = config.steer.validate(n); !v)
+    return fail(std::string("--steer: ") + v.error().message);
 
-  auto shard = std::make_unique<Shard>(config.pool);
   const Instant now = steady_now();
-  StackConfig stack_config = config.stack;
-  for (auto& b : stack_config.tcp.isn_secret)
-    b = static_cast<uint8_t>(rng.next());  // RFC 6528
-  shard->stack = std::make_unique<Stack>(stack_config, shard->pool, now, rng.next());
+  ShardGroupConfig gc;
+  gc.shards = n;
+  gc.steer = config.steer;
+  gc.stack = config.stack;
+  for (auto& b : gc.stack.tcp.isn_secret)
+    b = static_cast<uint8_t>(rng.next());  // RFC 6528: one secret for every shard
+  gc.pool = config.pool;
+  gc.seed = rng.next();
+  e->group_ = std::make_unique<ShardGroup>(gc, now);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto io = std::make_unique<ShardIo>();
+    io->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (io->wake_fd < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
+    e->io_.push_back(std::move(io));
+  }
+
   for (const EngineIface& ifc : config.ifaces) {
     const IfaceSpec& spec = ifc.spec;
     // A frame travels in one packet buffer: the MTU must fit one.
@@ -84,50 +116,75 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
     if (spec.mtu + kMaxLinkHeader > room)
       return fail(fmt::format("{}:{}: mtu={} does not fit a {}-byte packet buffer (at most {})",
                               spec.kind, spec.name, spec.mtu, room, room - kMaxLinkHeader));
-    if (spec.queues > 1)
-      return fail("queues=" + std::to_string(spec.queues) +
-                  ": a multi-queue TAP needs the multi-shard engine, which is not built yet");
+    if (spec.queues != 1 && spec.queues != n)
+      return fail(fmt::format("{}:{}: queues={} with {} shards: a TAP has one queue per shard",
+                              spec.kind, spec.name, spec.queues, n));
     MacAddress mac = spec.mac.value_or(random_local_mac(rng.next()));
-    Port* port = nullptr;
+    std::vector<Port*> ports(n);
     if (spec.kind == "tap") {
-      auto tap = TapPort::open(spec.name, mac, spec.mtu);
-      if (!tap)
-        return fail(std::string("cannot open tap:") + spec.name + ": " + tap.error().message);
-      port = tap->get();
-      shard->ports.push_back(std::move(*tap));
+      if (n == 1) {
+        auto tap = TapPort::open(spec.name, mac, spec.mtu);
+        if (!tap)
+          return fail(std::string("cannot open tap:") + spec.name + ": " + tap.error().message);
+        ports[0] = tap->get();
+        e->io_[0]->ports.push_back(std::move(*tap));
+      } else {
+        auto taps = TapPort::open_queues(spec.name, mac, spec.mtu, n);
+        if (!taps)
+          return fail(std::string("cannot open tap:") + spec.name + " with " + std::to_string(n) +
+                      " queues: " + taps.error().message);
+        for (uint32_t i = 0; i < n; ++i) {
+          ports[i] = (*taps)[i].get();
+          e->io_[i]->ports.push_back(std::move((*taps)[i]));
+        }
+      }
     } else if (spec.kind == "mem") {
-      if (!shard->wire) shard->wire = std::make_unique<MemWire>();
-      port = &shard->wire->attach(mac, spec.mtu);
+      if (n != 1) return fail("mem: interfaces work with one shard only (--shards 1)");
+      if (!e->wire_) e->wire_ = std::make_unique<MemWire>();
+      ports[0] = &e->wire_->attach(mac, spec.mtu);
     } else {
       return fail("unknown interface kind '" + spec.kind + "' (known: tap, mem)");
     }
-    if (spec.fault.any()) {
-      auto f = std::make_unique<FaultPort>(*port, shard->pool, spec.fault);
-      shard->faults.push_back(f.get());
-      port = f.get();
-      shard->ports.push_back(std::move(f));
+    for (uint32_t i = 0; i < n; ++i) {
+      ShardIo& io = *e->io_[i];
+      Port* port = ports[i];
+      if (spec.fault.any()) {
+        FaultConfig fc = spec.fault;
+        fc.seed += i;  // each shard's queue its own fault sequence
+        auto f = std::make_unique<FaultPort>(*port, e->group_->shard(i).pool(), fc);
+        io.faults.push_back(f.get());
+        port = f.get();
+        io.ports.push_back(std::move(f));
+      }
+      if (!spec.pcap_path.empty()) {
+        const std::string path =
+            n == 1 ? spec.pcap_path : spec.pcap_path + ".shard" + std::to_string(i);
+        auto p = PcapPort::open(*port, path);
+        if (!p) return fail("cannot capture to " + path + ": " + p.error().message);
+        port = p->get();
+        io.ports.push_back(std::move(*p));
+      }
+      io.ifaces.push_back(port);
+      e->group_->shard(i).stack().add_interface(*port, ifc.address);
     }
-    if (!spec.pcap_path.empty()) {
-      auto p = PcapPort::open(*port, spec.pcap_path);
-      if (!p) return fail("cannot capture to " + spec.pcap_path + ": " + p.error().message);
-      port = p->get();
-      shard->ports.push_back(std::move(*p));
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    Stack& stack = e->group_->shard(i).stack();
+    if (config.gateway) {
+      if (auto r = stack.set_gateway(*config.gateway); !r)
+        return fail("--gateway " + config.gateway->to_string() + ": " + r.error().message);
     }
-    shard->ifaces.push_back(port);
-    shard->stack->add_interface(*port, ifc.address);
+    // Replicated listeners (Fig. 9A/9B): every service runs on every shard,
+    // and each shard serves the connections and datagrams it owns.
+    for (const ServiceSpec& s : config.services) {
+      auto svc = start_service(stack, s);
+      if (!svc)
+        return fail("cannot start " + s.kind + ":" + std::to_string(s.port.v) + ": " +
+                    svc.error().message);
+      e->io_[i]->services.push_back(std::move(*svc));
+    }
   }
-  if (config.gateway) {
-    if (auto r = shard->stack->set_gateway(*config.gateway); !r)
-      return fail("--gateway " + config.gateway->to_string() + ": " + r.error().message);
-  }
-  for (const ServiceSpec& s : config.services) {
-    auto svc = start_service(*shard->stack, s);
-    if (!svc)
-      return fail("cannot start " + s.kind + ":" + std::to_string(s.port.v) + ": " +
-                  svc.error().message);
-    shard->services.push_back(std::move(*svc));
-  }
-  e->shard_ = std::move(shard);
+  e->group_->set_wake(&Engine::wake, e.get());
   Engine* raw = e.get();
   auto control = ControlServer::start(
       e->control_path_,
@@ -139,45 +196,95 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
       why);
   if (!control) return control.error();
   e->control_ = std::move(*control);
-  e->shard_->stack->start(now);
+  e->group_->start(now);
   return e;
 }
 
 Engine::~Engine() {
   control_.reset();  // stop serving before the counters go away
-  if (wake_fd_ >= 0) ::close(wake_fd_);
+  // Services hold sockets of the stacks; ports and the wire hold packets of
+  // the pools: all go before the shards.
+  for (auto& io : io_)
+    io->services.clear();
+  for (auto& io : io_)
+    io->ports.clear();
+  wire_.reset();
+  group_.reset();
 }
 
-void Engine::run() {
-  shard_->pool.set_owner_thread();  // frees on this thread take the fast path
-  Stack& stack = *shard_->stack;
+// After a message is pushed to `shard`: wake it if it sleeps. The fence
+// pairs with the sleeper's store of `sleeping` before it looks at its rings
+// (a store then a load on each side: both must be ordered).
+void Engine::wake(void* arg, uint32_t shard) {
+  auto* e = static_cast<Engine*>(arg);
+  ShardIo& io = *e->io_[shard];
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (io.sleeping.load(std::memory_order_relaxed)) {
+    uint64_t one = 1;
+    (void)!::write(io.wake_fd, &one, sizeof(one));
+  }
+}
+
+void Engine::shard_loop(uint32_t i) {
+  Shard& shard = group_->shard(i);
+  ShardIo& io = *io_[i];
+  shard.pool().set_owner_thread();  // frees on this thread take the fast path
+  const std::vector<int> cpus = allowed_cpus();
+  if (group_->size() > 1) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpus[i % cpus.size()], &set);
+    (void)::pthread_setaffinity_np(::pthread_self(), sizeof(set), &set);
+  }
   std::vector<pollfd> fds;
-  for (Port* p : shard_->ifaces)
+  for (Port* p : io.ifaces)
     if (p->wait_fd() >= 0) fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
-  fds.push_back(pollfd{wake_fd_, POLLIN, 0});
+  fds.push_back(pollfd{io.wake_fd, POLLIN, 0});
   while (!stop_.load(std::memory_order_acquire)) {
     Instant now = steady_now();
-    if (stack.poll(now) > 0) continue;  // busy: poll again at once
-    // Idle: sleep until a port has input, the next timer is due, or stop().
-    Instant next = stack.next_event();
+    if (shard.poll(now) > 0) continue;  // busy: poll again at once
+    // Idle: sleep until a port has input, a ring has a message, the next
+    // timer is due, or stop().
+    io.sleeping.store(true, std::memory_order_seq_cst);
+    if (!shard.inbox_empty() || stop_.load(std::memory_order_acquire)) {
+      io.sleeping.store(false, std::memory_order_relaxed);
+      continue;
+    }
+    Instant next = shard.stack().next_event();
     timespec ts{};
     timespec* timeout = nullptr;
     if (next != Instant::never()) {
       Duration wait = next - now;
-      if (wait.ns() <= 0) continue;
+      if (wait.ns() <= 0) {
+        io.sleeping.store(false, std::memory_order_relaxed);
+        continue;
+      }
       ts = timespec{static_cast<time_t>(wait.ns() / 1'000'000'000),
                     static_cast<long>(wait.ns() % 1'000'000'000)};
       timeout = &ts;
     }
     ::ppoll(fds.data(), fds.size(), timeout, nullptr);
+    io.sleeping.store(false, std::memory_order_relaxed);
+    uint64_t drained;
+    (void)!::read(io.wake_fd, &drained, sizeof(drained));
   }
-  stack.flush();
+  shard.stack().flush();
+}
+
+void Engine::run() {
+  std::vector<std::thread> threads;
+  for (uint32_t i = 1; i < group_->size(); ++i)
+    threads.emplace_back([this, i] { shard_loop(i); });
+  shard_loop(0);
+  for (auto& t : threads)
+    t.join();
 }
 
 void Engine::stop() {
   stop_.store(true, std::memory_order_release);
   uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof(one));
+  for (auto& io : io_)
+    (void)!::write(io->wake_fd, &one, sizeof(one));
 }
 
 namespace {
@@ -208,48 +315,75 @@ void for_each_fault_counter(const FaultPort& p, F&& f) {
 }  // namespace
 
 std::string Engine::stats_text() const {
-  std::string out = fmt::format("engine {}: 1 shard\nshard 0\n", name_);
-  out += counters_text(shard_->stack->counters(), 2);
-  out += fmt::format("  {:<28} {}\n", "pool_exhausted", shard_->pool.exhausted.get());
-  for (size_t i = 0; i < shard_->ifaces.size(); ++i) {
-    out += fmt::format("  iface {}\n", i);
-    for_each_port_counter(shard_->ifaces[i]->counters(), [&](const char* name, uint64_t v) {
-      out += fmt::format("    {:<26} {}\n", name, v);
-    });
-  }
-  for (FaultPort* f : shard_->faults) {
-    out += "  faults injected\n";
-    for_each_fault_counter(
-        *f, [&](const char* name, uint64_t v) { out += fmt::format("    {:<26} {}\n", name, v); });
+  const uint32_t n = group_->size();
+  std::string out = fmt::format("engine {}: {} shard{}\n", name_, n, n == 1 ? "" : "s");
+  if (n > 1) out += fmt::format("steer: {}\n", group_->dispatcher().describe());
+  for (uint32_t i = 0; i < n; ++i) {
+    const Shard& shard = group_->shard(i);
+    const ShardIo& io = *io_[i];
+    out += fmt::format("shard {}\n", i);
+    out += counters_text(shard.stack().counters(), 2);
+    out += fmt::format("  {:<28} {}\n", "pool_exhausted", shard.pool().exhausted.get());
+    if (n > 1) {
+      shard.counters().for_each(
+          [&](const char* name, uint64_t v) { out += fmt::format("  {:<28} {}\n", name, v); });
+      for (uint32_t from = 0; from < n; ++from)
+        if (from != i)
+          out += fmt::format("  {:<28} {}\n", fmt::format("ring_from_{}", from),
+                             group_->ring(from, i).size());
+    }
+    for (size_t k = 0; k < io.ifaces.size(); ++k) {
+      out += fmt::format("  iface {}\n", k);
+      for_each_port_counter(io.ifaces[k]->counters(), [&](const char* name, uint64_t v) {
+        out += fmt::format("    {:<26} {}\n", name, v);
+      });
+    }
+    for (FaultPort* f : io.faults) {
+      out += "  faults injected\n";
+      for_each_fault_counter(*f, [&](const char* name, uint64_t v) {
+        out += fmt::format("    {:<26} {}\n", name, v);
+      });
+    }
   }
   return out;
 }
 
 std::string Engine::stats_json() const {
-  std::string out =
-      fmt::format("{{\"engine\":\"{}\",\"shards\":[{{\"shard\":0,\"counters\":{{", name_);
+  const uint32_t n = group_->size();
+  std::string out = fmt::format("{{\"engine\":\"{}\",\"shards\":[", name_);
   bool first = true;
   auto field = [&](const char* name, uint64_t v) {
     out += fmt::format("{}\"{}\":{}", first ? "" : ",", name, v);
     first = false;
   };
-  shard_->stack->counters().for_each(field);
-  field("pool_exhausted", shard_->pool.exhausted.get());
-  out += "},\"ifaces\":[";
-  for (size_t i = 0; i < shard_->ifaces.size(); ++i) {
-    out += i ? ",{" : "{";
+  for (uint32_t i = 0; i < n; ++i) {
+    const Shard& shard = group_->shard(i);
+    const ShardIo& io = *io_[i];
+    out += fmt::format("{}{{\"shard\":{},\"counters\":{{", i ? "," : "", i);
     first = true;
-    for_each_port_counter(shard_->ifaces[i]->counters(), field);
-    out += "}";
+    shard.stack().counters().for_each(field);
+    field("pool_exhausted", shard.pool().exhausted.get());
+    shard.counters().for_each(field);
+    out += "},\"rings_in\":[";
+    for (uint32_t from = 0; from < n; ++from)
+      out += fmt::format("{}{}", from ? "," : "", from == i ? 0 : group_->ring(from, i).size());
+    out += "],\"ifaces\":[";
+    for (size_t k = 0; k < io.ifaces.size(); ++k) {
+      out += k ? ",{" : "{";
+      first = true;
+      for_each_port_counter(io.ifaces[k]->counters(), field);
+      out += "}";
+    }
+    out += "],\"faults\":[";
+    for (size_t k = 0; k < io.faults.size(); ++k) {
+      out += k ? ",{" : "{";
+      first = true;
+      for_each_fault_counter(*io.faults[k], field);
+      out += "}";
+    }
+    out += "]}";
   }
-  out += "],\"faults\":[";
-  for (size_t i = 0; i < shard_->faults.size(); ++i) {
-    out += i ? ",{" : "{";
-    first = true;
-    for_each_fault_counter(*shard_->faults[i], field);
-    out += "}";
-  }
-  out += "]}]}\n";
+  out += fmt::format("],\"steer\":\"{}\"}}\n", group_->dispatcher().describe());
   return out;
 }
 

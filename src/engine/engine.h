@@ -1,6 +1,8 @@
-// The engine: a shard (its pool, ports, stack and services) driven by a loop
-// on the real clock, plus the control socket that serves its counters. This
-// issue's engine has one shard; the multi-shard engine grows from here.
+// The engine: N shards (src/shard: each its pool, stack, ports and services),
+// each driven by a thread of its own on the real clock, pinned to a core of
+// the process's allowed set, plus the control socket that serves the
+// counters. A multi-queue TAP gives each shard its own queue; the dispatcher
+// re-steers what the kernel put on the wrong one.
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include "base/result.h"
 #include "engine/services.h"
 #include "port/iface_spec.h"
+#include "shard/shard.h"
 #include "stack/stack.h"
 
 namespace sn {
@@ -28,8 +31,10 @@ struct EngineConfig {
   std::optional<Ipv4Address> gateway;
   std::vector<ServiceSpec> services;
   std::string control_path;  // empty: default_control_path(name)
+  uint32_t shards = 1;       // 0: one per core the process may run on
+  SteerConfig steer;
   StackConfig stack;
-  PoolConfig pool;
+  PoolConfig pool;    // each shard's
   uint64_t seed = 0;  // 0: from the system's random source
 };
 
@@ -37,6 +42,7 @@ struct EngineConfig {
 std::string default_control_path(const std::string& name);
 
 class ControlServer;
+class MemWire;
 
 class Engine {
  public:
@@ -58,15 +64,18 @@ class Engine {
   const std::string& control_path() const { return control_path_; }
 
  private:
-  struct Shard;
+  struct ShardIo;
   Engine() = default;
+  void shard_loop(uint32_t i);
+  static void wake(void* arg, uint32_t shard);
 
   std::string name_;
   std::string control_path_;
-  std::unique_ptr<Shard> shard_;
+  std::unique_ptr<MemWire> wire_;  // for mem: interfaces (one shard only)
+  std::unique_ptr<ShardGroup> group_;
+  std::vector<std::unique_ptr<ShardIo>> io_;  // per shard: ports, services, wakeup
   std::unique_ptr<ControlServer> control_;
   std::atomic<bool> stop_{false};
-  int wake_fd_ = -1;  // an eventfd stop() writes to
 };
 
 }  // namespace sn

@@ -121,6 +121,14 @@ int main(int argc, char** argv) {
       ->default_val("shardnet");
   run->add_option("--control", control, "Control socket path");
   run->add_option("--seed", cfg.seed, "Seed for the engine's randomness (0: random)");
+  run->add_option("--shards", cfg.shards,
+                  "Shards: one thread and one private stack each, one TAP queue each (0: one per "
+                  "allowed core)")
+      ->default_val(1);
+  std::string steer;
+  run->add_option("--steer", steer,
+                  "Steering: hash=toeplitz|xor, tcp=/udp=/frag=/other=FIELD+FIELD[/LEN|:MASK], "
+                  "table=N,N,... (see src/shard/steer_config.h)");
   std::string tcp_cc = "newreno";
   run->add_option("--tcp-cc", tcp_cc, "TCP congestion control for every connection")
       ->check(CLI::IsMember({"newreno", "cubic"}))
@@ -145,6 +153,14 @@ int main(int argc, char** argv) {
   if (*run) {
     cfg.control_path = control;
     cfg.stack.tcp.connection.cc = *parse_congestion_algorithm(tcp_cc);  // checked by CLI11
+    if (!steer.empty()) {
+      auto sc = SteerConfig::parse(steer);
+      if (!sc) {
+        fmt::print(stderr, "shardnet run: --steer {}: {}\n", steer, sc.error().message);
+        return 2;
+      }
+      cfg.steer = *sc;
+    }
     std::string why;
     if (!build_config(ifaces, ips, gateway, services, cfg, why)) {
       fmt::print(stderr, "shardnet run: {}\n", why);

@@ -80,6 +80,7 @@ class Shard final : public StackSteering {
   Stack& stack() { return *stack_; }
   const Stack& stack() const { return *stack_; }
   PacketPool& pool() { return pool_; }
+  const PacketPool& pool() const { return pool_; }
   const ShardCounters& counters() const { return counters_; }
 
   // Polls the stack (port, timers), then takes in what other shards sent.

@@ -118,7 +118,15 @@ class Lab:
         return json.loads(out)
 
     def counters(self):
-        return self.stats()["shards"][0]["counters"]
+        """Every shard's counters, summed (one shard: its own)."""
+        total = {}
+        for shard in self.stats()["shards"]:
+            for k, v in shard["counters"].items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def shard_counters(self):
+        return [shard["counters"] for shard in self.stats()["shards"]]
 
     def ping(self, size, count=5):
         r = sh(f"ping -n -c {count} -i 0.2 -W 2 -s {size} {self.engine_ip}", check=False)
