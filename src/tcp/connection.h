@@ -13,7 +13,8 @@
 //
 // Not here yet: RFC 6675 §5 step (3) Limited Transmit (RFC 3042), D-SACK
 // use and undo (RFC 2883, RFC 3708), RACK-TLP (RFC 8985), PRR (RFC 6937),
-// SACK blocks on data segments, urgent data, RFC 5961 §5 ACK throttling.
+// SACK blocks on data segments, urgent data, RFC 5961 §5 (the ACK
+// acceptable-range check, a MAY).
 #pragma once
 
 #include <cstdint>
