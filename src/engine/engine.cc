@@ -246,6 +246,7 @@ void Engine::shard_loop(uint32_t i) {
     // Idle: sleep until a port has input, a ring has a message, the next
     // timer is due, or stop().
     io.sleeping.store(true, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake()'s
     if (!shard.inbox_empty() || stop_.load(std::memory_order_acquire)) {
       io.sleeping.store(false, std::memory_order_relaxed);
       continue;

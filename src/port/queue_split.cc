@@ -33,7 +33,11 @@ class QueueSplitter::Queue final : public Port {
   }
   MacAddress mac() const override { return s_.under_.mac(); }
   uint32_t mtu() const override { return s_.under_.mtu(); }
-  Instant next_event() const override { return s_.under_.next_event(); }
+  // Frames already spread to this queue are work now (the earliest time the
+  // stack can be handed: never-past; Instant{} is the origin).
+  Instant next_event() const override {
+    return rx_.empty() ? s_.under_.next_event() : Instant::from_ns(0);
+  }
   const PortCounters& counters() const override { return counters_; }
 
   std::deque<PacketPtr> rx_;

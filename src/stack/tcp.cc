@@ -192,6 +192,7 @@ void Tcp::update_gauges() {
 }
 
 void Tcp::reap(TcpSocket* s) {
+  fold_counters(s);  // what it counted since the last after()
   if (closed_.erase(s) == 0)
     table_.erase(TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
   update_gauges();
@@ -234,7 +235,7 @@ L4Port Tcp::ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport) 
     L4Port p(static_cast<uint16_t>(first + (next_ephemeral_ + offset) % count));
     ++next_ephemeral_;
     const TcpKey key{local.v, remote.v, p.v, rport.v};
-    if (by_port_[p.v] || table_.count(key) || tw_.find(key)) continue;
+    if (by_port_[p.v] || table_.count(key) || tw_.find(key, stack_.now())) continue;
     // One shard of several: only a port whose replies are steered here.
     if (const StackSteering* st = stack_.steering();
         st != nullptr && !st->owns_tuple(kIpProtoTcp, local, p, remote, rport))
@@ -378,7 +379,7 @@ void Tcp::send_cookie(const Ipv4Meta& meta, const TcpView& syn, const TcpOptions
 // The ACK that completes a cookie's handshake: rebuild the connection from
 // what the cookie and the timestamps carry. Null if it does not check out.
 TcpSocket* Tcp::accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpView& ack,
-                              const TcpOptions& opts) {
+                              const TcpOptions& opts, bool* table_full) {
   const Instant now = stack_.now();
   // Only while cookies are being sent (Linux: tcp_synq_no_recent_overflow),
   // so a stray ACK is not checked against them for ever.
@@ -388,11 +389,12 @@ TcpSocket* Tcp::accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpVie
   auto mss = cookies_.check(meta.dst, ack.dst_port(), meta.src, ack.src_port(), peer_isn,
                             ack.ack() - 1, now);
   if (!mss) {
-    stack_.counters().tcp_syn_cookies_failed.inc();
+    stack_.counters().tcp_syn_cookies_failed.inc();  // an event; the drop is tcp_no_connection
     return nullptr;
   }
   if (table_.size() >= config_.max_connections) {
     stack_.counters().drop.tcp_table_full.inc();
+    *table_full = true;
     return nullptr;
   }
   TcpOptions syn;
@@ -415,7 +417,7 @@ TcpSocket* Tcp::accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpVie
 // A segment for a connection in the TIME-WAIT table (RFC 9293 §3.10.7.4 in
 // TIME-WAIT, RFC 7323 §5.3 PAWS, RFC 6191 for a new SYN, RFC 1337 for RST).
 bool Tcp::time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView& seg,
-                          const TcpOptions& opts, uint32_t data_len) {
+                          const TcpOptions& opts, uint32_t data_len, SeqNum* reopen_above) {
   StackCounters& c = stack_.counters();
   const uint8_t f = seg.flags();
   const Instant now = stack_.now();
@@ -434,6 +436,7 @@ bool Tcp::time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView
                               : (!tw.ts_ok && seg.seq() > tw.rcv_nxt);
     if (newer) {
       c.tcp_time_wait_reopened.inc();
+      *reopen_above = tw.snd_nxt;
       tw_.erase(tw.key);
       update_gauges();
       return false;
@@ -449,6 +452,9 @@ bool Tcp::time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView
     if (has_ts) tw.ts_recent = opts.timestamps->first;  // RFC 7323 §4.3
   } else if (!(f & (kTcpFin | kTcpSyn)) && data_len == 0 && !paws_fail && seg.seq() == tw.rcv_nxt)
     return true;
+  // Under the shard's challenge-ACK budget (RFC 5961 §7): a stream of
+  // segments at a TIME-WAIT entry must not become a stream of ACKs.
+  if (!challenge_acks_.take(now)) return true;
   TcpHeader h;
   h.src_port = seg.dst_port();
   h.dst_port = seg.src_port();
@@ -465,7 +471,7 @@ bool Tcp::time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView
 // §3.10.7.2, LISTEN: a SYN opens a connection, an ACK may complete a
 // cookie's handshake; anything else is answered by receive().
 void Tcp::listen_input(TcpListener& l, const Ipv4Meta& meta, const TcpView& seg,
-                       const TcpOptions& opts, PacketPtr payload) {
+                       const TcpOptions& opts, PacketPtr payload, std::optional<SeqNum> isn_above) {
   StackCounters& c = stack_.counters();
   const Instant now = stack_.now();
   const uint8_t f = seg.flags();
@@ -484,14 +490,18 @@ void Tcp::listen_input(TcpListener& l, const Ipv4Meta& meta, const TcpView& seg,
     TcpSocket* s = create(meta.dst, seg.dst_port(), meta.src, seg.src_port());
     s->listener_ = &l;
     ++l.pending_;
-    s->conn_.accept_syn(seg, opts,
-                        isn_.isn(meta.dst, seg.dst_port(), meta.src, seg.src_port(), now), now);
+    SeqNum iss = isn_.isn(meta.dst, seg.dst_port(), meta.src, seg.src_port(), now);
+    // Linux (tcp_timewait_state_process) starts at the old SND.NXT + 65537.
+    if (isn_above && !(iss > *isn_above + 65536)) iss = *isn_above + 65537;
+    s->conn_.accept_syn(seg, opts, iss, now);
     c.tcp_passive_opens.inc();
     after(s);
     return;
   }
-  TcpSocket* s = accept_cookie(l, meta, seg, opts);
+  bool cookie_valid_table_full = false;
+  TcpSocket* s = accept_cookie(l, meta, seg, opts, &cookie_valid_table_full);
   if (s == nullptr) {
+    if (cookie_valid_table_full) return;  // counted; the peer retransmits
     c.drop.tcp_no_connection.inc();
     send_reset(meta, seg, 0);  // the ACK bit is set: <SEQ=SEG.ACK><CTL=RST>
     return;
@@ -546,8 +556,11 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
     after(s);  // may free s
     return;
   }
-  if (TimeWaitEntry* tw = tw_.find(key)) {
-    if (time_wait_input(*tw, meta, seg, *opts, data_len)) return;
+  std::optional<SeqNum> isn_above;
+  if (TimeWaitEntry* tw = tw_.find(key, stack_.now())) {
+    SeqNum above;
+    if (time_wait_input(*tw, meta, seg, *opts, data_len, &above)) return;
+    isn_above = above;
   }
   const uint8_t flags = seg.flags();
   if (flags & kTcpRst) {  // §3.10.7.1: "An incoming segment containing a RST is discarded."
@@ -560,7 +573,7 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
   // SYN-ACK is answered with a reset, below.
   if (l && !(flags & kTcpAck)) {
     if (flags & kTcpSyn) {
-      listen_input(*l, meta, seg, *opts, std::move(payload));
+      listen_input(*l, meta, seg, *opts, std::move(payload), isn_above);
       return;
     }
     c.drop.tcp_no_connection.inc();

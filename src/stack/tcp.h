@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -136,12 +137,17 @@ class Tcp {
   // A segment for a TIME-WAIT entry. False: a SYN that may open a new
   // incarnation (RFC 6191), for the listener.
   bool time_wait_input(TimeWaitEntry& tw, const Ipv4Meta& meta, const TcpView& seg,
-                       const TcpOptions& opts, uint32_t data_len);
+                       const TcpOptions& opts, uint32_t data_len, SeqNum* reopen_above);
+  // `isn_above`: a new incarnation of a TIME-WAIT 4-tuple starts past the old
+  // one's sequence space (RFC 1122 §4.2.2.13).
   void listen_input(TcpListener& l, const Ipv4Meta& meta, const TcpView& seg,
-                    const TcpOptions& opts, PacketPtr payload);
+                    const TcpOptions& opts, PacketPtr payload,
+                    std::optional<SeqNum> isn_above = std::nullopt);
   void send_cookie(const Ipv4Meta& meta, const TcpView& syn, const TcpOptions& opts);
+  // Null if the ACK carries no valid cookie, or (*table_full set) if it does
+  // but there is no room for the connection.
   TcpSocket* accept_cookie(TcpListener& l, const Ipv4Meta& meta, const TcpView& ack,
-                           const TcpOptions& opts);
+                           const TcpOptions& opts, bool* table_full);
   L4Port ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport);
   void send_reset(const Ipv4Meta& meta, const TcpView& seg, uint32_t seg_len);
   // A segment no connection sends: header only, from `local` to `remote`.

@@ -249,7 +249,10 @@ TEST_F(TcpTimeWaitTest, NewerSynReopensOlderSynIsAcked) {
   TcpHeader new_syn = full_syn(2002, 1);
   new_syn.options.timestamps = {{kPeerTsval + 100, 0}};
   feed(new_syn);
-  EXPECT_EQ(only_segment_sent().flags, kTcpSyn | kTcpAck);
+  const TcpHeader synack = only_segment_sent();
+  EXPECT_EQ(synack.flags, kTcpSyn | kTcpAck);
+  // The new incarnation starts past the old one's sequence space.
+  EXPECT_GT(synack.seq, last.seq + 65536);
   EXPECT_EQ(c().tcp_time_wait_reopened.get(), 1u);
   EXPECT_EQ(s_.stack.tcp().time_wait(), 0u);
   EXPECT_EQ(s_.stack.tcp().connections(), 1u);

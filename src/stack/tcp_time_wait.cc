@@ -21,7 +21,9 @@ bool TimeWaitTable::insert(const TimeWaitEntry& e) {
   if (capacity() == 0) return true;
   erase(e.key);
   bool evicted = false;
-  // Make room, dropping erased slots first and then, if need be, the oldest.
+  // Make room: reuse what erased entries left if there is any, else drop the
+  // oldest live entry.
+  if (count_ == capacity() && index_.size() < capacity()) compact();
   while (count_ == capacity()) {
     evicted = evicted || ring_[head_].live;
     pop_front();
@@ -35,9 +37,28 @@ bool TimeWaitTable::insert(const TimeWaitEntry& e) {
   return evicted;
 }
 
-TimeWaitEntry* TimeWaitTable::find(const TcpKey& key) {
+TimeWaitEntry* TimeWaitTable::find(const TcpKey& key, Instant now) {
   auto it = index_.find(key);
-  return it == index_.end() ? nullptr : &ring_[it->second].e;
+  if (it == index_.end()) return nullptr;
+  TimeWaitEntry& e = ring_[it->second].e;
+  return e.expires > now ? &e : nullptr;  // one expire() has not reached yet is gone
+}
+
+void TimeWaitTable::compact() {
+  uint32_t out = head_;
+  uint32_t kept = 0;
+  for (uint32_t k = 0; k < count_; ++k) {
+    const uint32_t i = (head_ + k) % capacity();
+    if (!ring_[i].live) continue;
+    if (i != out) {
+      ring_[out] = ring_[i];
+      ring_[i].live = false;
+      index_[ring_[out].e.key] = out;
+    }
+    out = (out + 1) % capacity();
+    ++kept;
+  }
+  count_ = kept;
 }
 
 void TimeWaitTable::erase(const TcpKey& key) {

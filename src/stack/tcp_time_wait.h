@@ -53,7 +53,8 @@ class TimeWaitTable {
 
   // Adds an entry. Returns true if the oldest one had to go to make room.
   bool insert(const TimeWaitEntry& e);
-  TimeWaitEntry* find(const TcpKey& key);
+  // The entry for `key` whose time is not up at `now`, or null.
+  TimeWaitEntry* find(const TcpKey& key, Instant now);
   void erase(const TcpKey& key);
   // A retransmitted FIN: the entry's 2*MSL starts again.
   void restart(const TcpKey& key, Instant expires);
@@ -71,6 +72,8 @@ class TimeWaitTable {
     bool restarted = false;
   };
   void pop_front();
+  // Closes the gaps erased entries left, keeping the order.
+  void compact();
 
   std::vector<Slot> ring_;
   uint32_t head_ = 0, count_ = 0;  // slots in use, live or erased

@@ -322,11 +322,13 @@ class Connection {
   Instant delack_at_ = Instant::never();
   Instant persist_at_ = Instant::never();
   Instant time_wait_at_ = Instant::never();
-  // Keepalive and the orphan's FIN-WAIT-2 bound are measured from when the
-  // peer was last heard from; their deadlines are computed, not stored.
+  // Keepalive is measured from when the peer was last heard from, an
+  // orphan's FIN-WAIT-2 from when both it was orphaned and in FIN-WAIT-2
+  // (as Linux); their deadlines are computed, not stored.
   Instant last_heard_ = Instant::never();
   Instant last_probe_ = Instant::never();
   Instant orphaned_at_ = Instant::never();
+  Instant fin_wait2_since_ = Instant::never();
   uint32_t keepalive_sent_ = 0;  // probes since the peer was last heard from
   TokenBucket* challenge_limiter_ = nullptr;
   uint32_t persist_backoffs_ = 0;

@@ -19,8 +19,6 @@ uint32_t flag(uint8_t flags, uint8_t f) {
 void Connection::on_segment(const TcpView& seg, const TcpOptions& opts, PacketPtr payload,
                             Instant now) {
   ++counters_.segments_in;
-  last_heard_ = now;  // keepalive: the peer is alive (RFC 1122 §4.2.3.6)
-  keepalive_sent_ = 0;
   const uint8_t f = seg.flags();
   const SeqNum seq = seg.seq();
   const uint32_t data_len = payload ? payload->chain_size() : 0;
@@ -81,6 +79,10 @@ void Connection::on_segment(const TcpView& seg, const TcpOptions& opts, PacketPt
     send_ack(now);
     return;
   }
+  // Keepalive (RFC 1122 §4.2.3.6): an acceptable segment shows the peer is
+  // alive (one off-path junk could not make acceptable does not count).
+  last_heard_ = now;
+  keepalive_sent_ = 0;
   // RFC 7323 §4.3 (2): remember TSval if this segment covers the left edge
   // of the window (SEG.SEQ <= Last.ACK.sent).
   if (has_ts && static_cast<int32_t>(opts.timestamps->first - ts_recent_) >= 0 &&
@@ -306,6 +308,7 @@ bool Connection::process_ack(const TcpView& seg, const TcpOptions& opts, uint32_
     switch (state_) {
       case TcpState::kFinWait1:
         set_state(TcpState::kFinWait2);
+        fin_wait2_since_ = now;
         break;
       case TcpState::kClosing:
         enter_time_wait(now);

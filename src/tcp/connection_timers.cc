@@ -128,7 +128,7 @@ Instant Connection::keepalive_deadline() const {
 
 Instant Connection::fin_wait2_deadline() const {
   if (state_ != TcpState::kFinWait2 || orphaned_at_ == Instant::never()) return Instant::never();
-  return std::max(last_heard_, orphaned_at_) + config_.fin_wait2_timeout;
+  return std::max(fin_wait2_since_, orphaned_at_) + config_.fin_wait2_timeout;
 }
 
 // RFC 1122 §4.2.3.6: probes only when there is nothing to send (otherwise the
