@@ -175,10 +175,9 @@ class Lab:
         return len([l for l in r.stdout.splitlines() if l.strip()])
 
 
-def tcp_echo(addr, data, timeout=60):
-    """Sends `data` to a TCP echo server at `addr` from one thread while
-    another reads; returns what came back (all of it, or what did by `timeout`)."""
-    s = socket.create_connection(addr, timeout=30)
+def echo_on(s, data, timeout=60):
+    """Sends `data` on the connected socket `s` from this thread while another
+    reads; returns what came back (all of it, or what did by `timeout`)."""
     got = bytearray()
 
     def reader():
@@ -195,8 +194,16 @@ def tcp_echo(addr, data, timeout=60):
     t.start()
     s.sendall(data)
     t.join(timeout)
-    s.close()
     return bytes(got)
+
+
+def tcp_echo(addr, data, timeout=60):
+    """One connection to a TCP echo server at `addr`: `data` there and back."""
+    s = socket.create_connection(addr, timeout=30)
+    try:
+        return echo_on(s, data, timeout)
+    finally:
+        s.close()
 
 
 def binary_from_argv():

@@ -185,23 +185,7 @@ def moved(before, after):
 
 def echo_exact(s, data):
     """Sends `data` on the connected socket `s` and reads it back."""
-    got = bytearray()
-
-    def reader():
-        try:
-            while len(got) < len(data):
-                b = s.recv(1 << 16)
-                if not b:
-                    break
-                got.extend(b)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=reader)
-    t.start()
-    s.sendall(data)
-    t.join(30)
-    return bytes(got) == data
+    return lab.echo_on(s, data, timeout=30) == data
 
 
 with lab.Lab(binary, services=["tcp-echo:7"], tag="ab") as L:
