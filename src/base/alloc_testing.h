@@ -17,16 +17,11 @@
 #include <cstdlib>
 #include <new>
 
+#include "base/sanitizers.h"
+
 // ThreadSanitizer brings its own operator new and delete, which cannot be
 // replaced: there the counting is off and the tests that need it skip.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SN_ALLOC_COUNTING 0
-#endif
-#endif
-#ifndef SN_ALLOC_COUNTING
-#define SN_ALLOC_COUNTING 1
-#endif
+#define SN_ALLOC_COUNTING (!SN_UNDER_TSAN)
 inline constexpr bool kAllocCounting = SN_ALLOC_COUNTING;
 
 namespace {

@@ -11,23 +11,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/sanitizers.h"
 #include "buf/pool.h"
 #include "buf/ring.h"
 
 namespace sn {
 namespace {
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kUnderTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kUnderTsan = true;
-#else
-constexpr bool kUnderTsan = false;
-#endif
-#else
-constexpr bool kUnderTsan = false;
-#endif
 
 constexpr PoolConfig kSmall{.count = 8, .buffer_size = 256, .headroom = 32};
 

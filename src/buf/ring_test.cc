@@ -4,6 +4,7 @@
 // items and what the destructor does with leftovers, and two threads moving
 // millions of integers through a small ring in order.
 #include "buf/ring.h"
+#include "base/sanitizers.h"
 
 #include <gtest/gtest.h>
 
@@ -31,18 +32,6 @@ struct SpscRingPeer {
 };
 
 namespace {
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kUnderTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kUnderTsan = true;
-#else
-constexpr bool kUnderTsan = false;
-#endif
-#else
-constexpr bool kUnderTsan = false;
-#endif
 
 TEST(SpscRingTest, CapacityRoundsUpToAPowerOfTwoOfAtLeastTwo) {
   struct Case {

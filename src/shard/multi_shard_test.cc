@@ -87,6 +87,12 @@ struct Client {
   TcpError error = TcpError::kNone;
 };
 
+bool all_done(const std::vector<std::unique_ptr<Client>>& clients) {
+  for (const auto& c : clients)
+    if (!c->done) return false;
+  return true;
+}
+
 class MultiShard : public ::testing::TestWithParam<uint32_t> {
  protected:
   void build(uint32_t shards, QueueSplitter::Spread spread = QueueSplitter::Spread::kRoundRobin,
@@ -139,13 +145,7 @@ TEST_P(MultiShard, ConnectionsLandOnTheirOwnersAndEcho) {
     ASSERT_TRUE(s.ok());
     clients.push_back(std::make_unique<Client>(**s, pattern(20'000 + 1000 * i, i)));
   }
-  ASSERT_TRUE(sim_.run_until(
-      [&] {
-        for (auto& c : clients)
-          if (!c->done) return false;
-        return true;
-      },
-      Duration::seconds(60)));
+  ASSERT_TRUE(sim_.run_until([&] { return all_done(clients); }, Duration::seconds(60)));
   for (auto& c : clients) {
     EXPECT_EQ(c->error, TcpError::kNone);
     EXPECT_TRUE(c->in == c->out);
@@ -237,13 +237,7 @@ TEST_P(MultiShard, ActiveOpensComeHome) {
       clients.push_back(std::make_unique<Client>(**sock, pattern(50'000, s * 10 + k)));
     }
   }
-  ASSERT_TRUE(sim_.run_until(
-      [&] {
-        for (auto& c : clients)
-          if (!c->done) return false;
-        return true;
-      },
-      Duration::seconds(60)));
+  ASSERT_TRUE(sim_.run_until([&] { return all_done(clients); }, Duration::seconds(60)));
   for (auto& c : clients)
     EXPECT_TRUE(c->in == c->out);
   for (uint32_t s = 0; s < n; ++s)
@@ -278,13 +272,7 @@ TEST(MultiShardRing, FullRingIsCountedAndTcpRecovers) {
   for (int i = 0; i < 8; ++i)
     clients.push_back(std::make_unique<Client>(**peer.stack->tcp().connect(kEngineIp, kEchoPort),
                                                pattern(200'000, i)));
-  ASSERT_TRUE(sim.run_until(
-      [&] {
-        for (auto& c : clients)
-          if (!c->done) return false;
-        return true;
-      },
-      Duration::seconds(120)));
+  ASSERT_TRUE(sim.run_until([&] { return all_done(clients); }, Duration::seconds(120)));
   for (auto& c : clients)
     EXPECT_TRUE(c->in == c->out);
   EXPECT_GT(group.shard(0).counters().ring_full.get(), 0u);
