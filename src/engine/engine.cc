@@ -100,6 +100,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
   for (auto& b : gc.stack.tcp.isn_secret)
     b = static_cast<uint8_t>(rng.next());  // RFC 6528: one secret for every shard
   gc.pool = config.pool;
+  gc.balance_threshold = config.balance_threshold;
   gc.seed = rng.next();
   e->group_ = std::make_unique<ShardGroup>(gc, now);
   for (uint32_t i = 0; i < n; ++i) {
@@ -184,6 +185,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
       e->io_[i]->services.push_back(std::move(*svc));
     }
   }
+  // A UDP service is bound on every shard: its datagrams may be balanced.
+  for (const ServiceSpec& s : config.services)
+    if (s.kind == "udp-echo") e->group_->set_udp_replicated(s.port, true);
   e->group_->set_wake(&Engine::wake, e.get());
   Engine* raw = e.get();
   auto control = ControlServer::start(
@@ -240,9 +244,16 @@ void Engine::shard_loop(uint32_t i) {
   for (Port* p : io.ifaces)
     if (p->wait_fd() >= 0) fds.push_back(pollfd{p->wait_fd(), POLLIN, 0});
   fds.push_back(pollfd{io.wake_fd, POLLIN, 0});
+  // The performance monitor: the time from one poll to the next is busy if
+  // the first found work, else idle (sleep included).
+  Instant last = steady_now();
+  bool busy = false;
   while (!stop_.load(std::memory_order_acquire)) {
     Instant now = steady_now();
-    if (shard.poll(now) > 0) continue;  // busy: poll again at once
+    shard.account(busy, now - last);
+    last = now;
+    busy = shard.poll(now) > 0;
+    if (busy) continue;  // poll again at once
     // Idle: sleep until a port has input, a ring has a message, the next
     // timer is due, or stop().
     io.sleeping.store(true, std::memory_order_seq_cst);
@@ -318,14 +329,22 @@ void for_each_fault_counter(const FaultPort& p, F&& f) {
 std::string Engine::stats_text() const {
   const uint32_t n = group_->size();
   std::string out = fmt::format("engine {}: {} shard{}\n", name_, n, n == 1 ? "" : "s");
-  if (n > 1) out += fmt::format("steer: {}\n", group_->dispatcher().describe());
+  if (n > 1) {
+    out += fmt::format("steer: {}\n", group_->dispatcher().describe());
+    const uint32_t t = group_->balance_threshold();
+    out += t == 0 ? std::string("balance: off\n")
+                  : fmt::format(
+                        "balance: UDP for ports served on every shard, from a queue of {}\n", t);
+  }
   for (uint32_t i = 0; i < n; ++i) {
     const Shard& shard = group_->shard(i);
     const ShardIo& io = *io_[i];
     out += fmt::format("shard {}\n", i);
     out += counters_text(shard.stack().counters(), 2);
     out += fmt::format("  {:<28} {}\n", "pool_exhausted", shard.pool().exhausted.get());
+    out += fmt::format("  {:<28} {}\n", "pool_remote_frees", shard.pool().remote_frees.get());
     if (n > 1) {
+      out += fmt::format("  {:<28} {}\n", "queue_depth", group_->queue_depth(i));
       shard.counters().for_each(
           [&](const char* name, uint64_t v) { out += fmt::format("  {:<28} {}\n", name, v); });
       for (uint32_t from = 0; from < n; ++from)
@@ -364,6 +383,8 @@ std::string Engine::stats_json() const {
     first = true;
     shard.stack().counters().for_each(field);
     field("pool_exhausted", shard.pool().exhausted.get());
+    field("pool_remote_frees", shard.pool().remote_frees.get());
+    field("queue_depth", group_->queue_depth(i));
     shard.counters().for_each(field);
     out += "},\"rings_in\":[";
     for (uint32_t from = 0; from < n; ++from)
@@ -384,7 +405,8 @@ std::string Engine::stats_json() const {
     }
     out += "]}";
   }
-  out += fmt::format("],\"steer\":\"{}\"}}\n", group_->dispatcher().describe());
+  out += fmt::format("],\"steer\":\"{}\",\"balance_threshold\":{}}}\n",
+                     group_->dispatcher().describe(), group_->balance_threshold());
   return out;
 }
 

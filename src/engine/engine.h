@@ -33,6 +33,7 @@ struct EngineConfig {
   std::string control_path;  // empty: default_control_path(name)
   uint32_t shards = 1;       // 0: one per core the process may run on
   SteerConfig steer;
+  uint32_t balance_threshold = 256;  // see ShardGroupConfig; 0: off
   StackConfig stack;
   PoolConfig pool;    // each shard's
   uint64_t seed = 0;  // 0: from the system's random source

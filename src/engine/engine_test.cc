@@ -13,6 +13,8 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <set>
 #include <thread>
 
 #include "engine/control.h"
@@ -22,6 +24,7 @@
 #include "wire/ethernet.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+#include "wire/udp.h"
 
 namespace sn {
 namespace {
@@ -194,6 +197,10 @@ TEST(EngineShards, TwoShardThreadsAnswerPingsFromEverywhere) {
   cfg.ifaces.push_back(EngineIface{*spec, *Ipv4Prefix::parse("10.213.0.2/24")});
   cfg.shards = 2;
   cfg.seed = 9;
+  // UDP echo on every shard, balanced from the first waiting message: the
+  // balancer reads the other shard's rings while it runs (TSan watches).
+  cfg.services.push_back(ServiceSpec{"udp-echo", L4Port(7), ""});
+  cfg.balance_threshold = 1;
   std::string why;
   auto engine = Engine::create(cfg, &why);
   ASSERT_TRUE(engine.ok()) << why;
@@ -217,7 +224,8 @@ TEST(EngineShards, TwoShardThreadsAnswerPingsFromEverywhere) {
   const MacAddress our_mac = *MacAddress::parse("02:5e:00:00:00:01");
   const Ipv4Address engine_ip = *Ipv4Address::parse("10.213.0.2");
   int replies = 0;
-  for (int round = 0; round < 3 && replies < 64; ++round) {
+  std::set<uint8_t> udp_answered;
+  for (int round = 0; round < 3 && (replies < 64 || udp_answered.size() < 64); ++round) {
     for (uint8_t host = 10; host < 74; ++host) {
       std::array<std::byte, 14 + 20 + 8 + 32> f{};
       EthernetHeader eth{engine_mac, our_mac, std::nullopt, kEtherTypeIpv4};
@@ -232,6 +240,17 @@ TEST(EngineShards, TwoShardThreadsAnswerPingsFromEverywhere) {
       IcmpHeader::echo_request(host, static_cast<uint16_t>(round))
           .emit(std::span(f).subspan(34), Checksum{}.add(std::span(f).subspan(42)).sum());
       ASSERT_EQ(::send(fd, f.data(), f.size(), 0), static_cast<ssize_t>(f.size()));
+      // A UDP datagram to the echo service from the same host.
+      std::array<std::byte, 8> payload{std::byte{host}};
+      ip.id = static_cast<uint16_t>(ip.id + 1000);
+      ip.total_length = 20 + 8 + payload.size();
+      ip.protocol = kIpProtoUdp;
+      ip.emit(std::span(f).subspan(14));
+      UdpHeader{L4Port(1000 + host), L4Port(7), static_cast<uint16_t>(8 + payload.size())}.emit(
+          std::span(f).subspan(34, 8), ip.src, ip.dst, Checksum{}.add(payload).sum());
+      std::memcpy(f.data() + 42, payload.data(), payload.size());
+      const size_t udp_len = 14 + 20 + 8 + payload.size();
+      ASSERT_EQ(::send(fd, f.data(), udp_len, 0), static_cast<ssize_t>(udp_len));
     }
     // Echo replies (the engine asks ARP for each host first: answer those).
     for (;;) {
@@ -251,6 +270,10 @@ TEST(EngineShards, TwoShardThreadsAnswerPingsFromEverywhere) {
         continue;
       }
       auto ip = Ipv4View::parse(e->payload());
+      if (ip && ip->protocol() == kIpProtoUdp && ip->payload().size() > 8) {
+        udp_answered.insert(std::to_integer<uint8_t>(ip->payload()[8]));
+        continue;
+      }
       if (!ip || ip->protocol() != kIpProtoIcmp) continue;
       auto icmp = IcmpView::parse(ip->payload());
       if (icmp && icmp->type() == kIcmpEchoReply) ++replies;
@@ -262,6 +285,8 @@ TEST(EngineShards, TwoShardThreadsAnswerPingsFromEverywhere) {
   (*engine)->stop();
   run.join();
   EXPECT_GE(replies, 64);  // every host answered (a round may repeat some)
+  EXPECT_EQ(udp_answered.size(), 64u);
+  EXPECT_NE(json->find("\"balanced\":"), std::string::npos);
   // Two shards reported, and the dispatcher moved frames between them.
   EXPECT_NE(json->find("\"shard\":1"), std::string::npos);
   EXPECT_EQ(json->find("\"frames_forwarded\":0,\"frames_received\":0,\"datagrams_forwarded\":0,"

@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
   run->add_option("--steer", steer,
                   "Steering: hash=toeplitz|xor, tcp=/udp=/frag=/other=FIELD+FIELD[/LEN|:MASK], "
                   "table=N,N,... (see src/shard/steer_config.h)");
+  run->add_option("--balance", cfg.balance_threshold,
+                  "Queue depth at which a shard's UDP work (for a port served on every shard) "
+                  "may go to a less loaded shard (0: never)")
+      ->default_val(256);
   std::string tcp_cc = "newreno";
   run->add_option("--tcp-cc", tcp_cc, "TCP congestion control for every connection")
       ->check(CLI::IsMember({"newreno", "cubic"}))

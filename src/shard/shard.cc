@@ -5,6 +5,8 @@
 
 #include "base/check.h"
 #include "wire/bytes.h"
+#include "wire/ethernet.h"
+#include "wire/ipv4.h"
 
 namespace sn {
 
@@ -29,9 +31,46 @@ bool Shard::send_to(uint32_t shard, ShardMessage&& m) {
   return true;
 }
 
+namespace {
+
+// The destination port of a UDP frame the dispatcher read in full.
+L4Port udp_dst_port(std::span<const std::byte> frame) {
+  auto eth = EthernetView::parse(frame);
+  SN_CHECK(eth.ok());
+  auto ip = Ipv4View::parse(eth->payload());
+  SN_CHECK(ip.ok() && ip->payload().size() >= 4);
+  return L4Port(load16(ip->payload().data() + 2));
+}
+
+}  // namespace
+
+uint32_t Shard::balance_udp(uint32_t owner, L4Port port) {
+  const uint32_t threshold = group_.balance_threshold();
+  if (threshold == 0 || !group_.udp_replicated(port)) return owner;
+  const uint32_t depth = group_.queue_depth(owner);
+  if (depth < threshold) return owner;
+  uint32_t best = index_;
+  uint32_t best_depth = group_.queue_depth(index_);
+  for (uint32_t s = 0; s < group_.size(); ++s) {
+    if (s == index_) continue;
+    const uint32_t d = group_.queue_depth(s);
+    if (d < best_depth) {
+      best = s;
+      best_depth = d;
+    }
+  }
+  if (best == owner || best_depth >= depth / 2) return owner;
+  counters_.balanced.inc();
+  return best;
+}
+
 bool Shard::steer_frame(PacketPtr& frame) {
-  const uint32_t owner = group_.dispatcher().shard_of_frame(frame->bytes());
-  if (owner == kAnyShard || owner == index_) return false;
+  const SteerDecision d = group_.dispatcher().decide(frame->bytes());
+  uint32_t owner = d.shard;
+  if (owner == kAnyShard) return false;
+  if (d.cls == TrafficClass::kUdp && d.kind == SteerDecision::Kind::kIpv4)
+    owner = balance_udp(owner, udp_dst_port(frame->bytes()));
+  if (owner == index_) return false;
   ShardMessage m;
   m.kind = ShardMessage::Kind::kFrame;
   m.iface = frame->iface;
@@ -48,8 +87,9 @@ bool Shard::steer_datagram(const Ipv4Meta& meta, PacketPtr& datagram) {
   if (b.size() < meta.header_length + 4u) return false;
   const L4Port sport(load16(b.data() + meta.header_length));
   const L4Port dport(load16(b.data() + meta.header_length + 2));
-  const uint32_t owner =
+  uint32_t owner =
       group_.dispatcher().shard_of_tuple(meta.protocol, meta.src, sport, meta.dst, dport);
+  if (meta.protocol == kIpProtoUdp) owner = balance_udp(owner, dport);
   if (owner == index_) return false;
   ShardMessage m;
   m.kind = ShardMessage::Kind::kDatagram;
@@ -129,7 +169,7 @@ Instant Shard::next_event() const {
 // ---- ShardGroup ----
 
 ShardGroup::ShardGroup(const ShardGroupConfig& config, Instant now)
-    : dispatcher_(config.steer, config.shards) {
+    : dispatcher_(config.steer, config.shards), balance_threshold_(config.balance_threshold) {
   SN_CHECK(config.shards >= 1);
   const uint32_t n = config.shards;
   rings_.resize(size_t{n} * n);
@@ -156,6 +196,13 @@ ShardGroup::~ShardGroup() {
   // receive buffer): every stack goes before any pool does.
   for (auto& s : shards_)
     s->stack_.reset();
+}
+
+uint32_t ShardGroup::queue_depth(uint32_t s) const {
+  uint32_t depth = 0;
+  for (uint32_t from = 0; from < size(); ++from)
+    if (from != s) depth += static_cast<uint32_t>(ring(from, s).size());
+  return depth;
 }
 
 void ShardGroup::start(Instant now) {

@@ -4,6 +4,16 @@
 // ring to it; so is a datagram reassembled here whose transport owner is
 // elsewhere; ARP updates go to every shard. TCP never leaves its shard.
 //
+// Load balancing (Fig. 12A/12B): connectionless work may. A UDP datagram for
+// a port served on every shard (a replicated bind, marked in the group's lock
+// table) whose owner's input queue holds `balance_threshold` messages or more
+// goes to the least loaded shard instead, if that one's queue is under half
+// the owner's (this shard wins ties: no ring to cross). The queue depth of a
+// shard is what waits on the rings into it, read from the rings' indices, so
+// a shard that has stopped polling shows up at once. Fragments are not moved
+// (the pieces of one datagram must meet); the datagram they make is, as it
+// goes on to its transport owner. Each move is counted in `balanced`.
+//
 // A ShardGroup holds the shards, the dispatcher and the N*(N-1) rings. It
 // does no threading itself: the engine runs each shard's poll() on a thread
 // of its own, and the deterministic tests run them all in one thread.
@@ -17,6 +27,7 @@
 #include "buf/pool.h"
 #include "buf/ring.h"
 #include "shard/dispatcher.h"
+#include "shard/lock_table.h"
 #include "stack/ipv4.h"
 #include "stack/sim.h"
 #include "stack/stack.h"
@@ -43,9 +54,12 @@ struct ShardMessage {
   X(datagrams_received) \
   X(arp_updates_sent) \
   X(arp_updates_received) \
+  X(balanced)            /* UDP work moved off an overloaded owner (Fig. 12B) */ \
   X(ring_full)           /* a message dropped: the ring to its shard was full */ \
   X(polls) \
-  X(busy_polls)          /* polls that found work */
+  X(busy_polls)          /* polls that found work */ \
+  X(busy_ns)             /* time in polls that found work (the engine's clock) */ \
+  X(idle_ns)             /* time in polls that found none, and asleep */
 // clang-format on
 
 struct ShardCounters {
@@ -66,6 +80,9 @@ struct ShardGroupConfig {
   StackConfig stack;  // every shard's (the ISN secret must be the same on all)
   PoolConfig pool;    // each shard's own pool
   uint32_t ring_size = 1024;
+  // Queue depth (messages waiting for a shard) from which its connectionless
+  // work may be balanced to another; 0: never.
+  uint32_t balance_threshold = 256;
   uint64_t seed = 1;
 };
 
@@ -90,6 +107,10 @@ class Shard final : public StackSteering {
   Instant next_event() const;
   // Nothing waits on the rings into this shard.
   bool inbox_empty() const;
+  // The engine's performance monitor: time spent busy or idle.
+  void account(bool busy, Duration d) {
+    (busy ? counters_.busy_ns : counters_.idle_ns).inc(d.ns());
+  }
 
   // StackSteering.
   bool steer_frame(PacketPtr& frame) override;
@@ -101,6 +122,8 @@ class Shard final : public StackSteering {
  private:
   bool send_to(uint32_t shard, ShardMessage&& m);
   void take(ShardMessage& m);
+  // Where UDP work for `owner`, to local port `port`, goes (see above).
+  uint32_t balance_udp(uint32_t owner, L4Port port);
 
   friend class ShardGroup;
   ShardGroup& group_;
@@ -121,6 +144,21 @@ class ShardGroup final : public SimActor {
   Shard& shard(uint32_t i) { return *shards_[i]; }
   const Shard& shard(uint32_t i) const { return *shards_[i]; }
   const Dispatcher& dispatcher() const { return dispatcher_; }
+  uint32_t balance_threshold() const { return balance_threshold_; }
+  // Messages waiting on the rings into shard `s` (its input queue); any
+  // thread, a moment's view.
+  uint32_t queue_depth(uint32_t s) const;
+
+  // The shared lock table. Bits 0..65535: UDP ports bound on every shard,
+  // whose datagrams any shard may serve (the balancer's to move).
+  LockTable& locks() { return locks_; }
+  void set_udp_replicated(L4Port port, bool on) {
+    if (on)
+      (void)locks_.test_and_set(port.v);
+    else
+      locks_.clear(port.v);
+  }
+  bool udp_replicated(L4Port port) const { return locks_.test(port.v); }
   SpscRing<ShardMessage>& ring(uint32_t from, uint32_t to) { return *rings_[from * size() + to]; }
   const SpscRing<ShardMessage>& ring(uint32_t from, uint32_t to) const {
     return *rings_[from * size() + to];
@@ -144,6 +182,8 @@ class ShardGroup final : public SimActor {
 
  private:
   Dispatcher dispatcher_;
+  uint32_t balance_threshold_;
+  LockTable locks_{65536 / 64};
   std::vector<std::unique_ptr<SpscRing<ShardMessage>>>
       rings_;  // [from * N + to]; from == to unused
   std::vector<std::unique_ptr<Shard>> shards_;
