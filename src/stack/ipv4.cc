@@ -113,10 +113,17 @@ Result<Ipv4Address> Ipv4::source_for(Ipv4Address dst) const {
 
 Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   StackCounters& c = stack_.counters();
-  auto hop = route(s.dst);
-  if (!hop) {
-    c.drop.ip_no_route.inc();
-    return hop.error();
+  const uint32_t generation = stack_.routes().generation();
+  Result<Hop> hop = Hop{};
+  if (s.route != nullptr && s.route->generation == generation) {
+    hop = Hop{s.route->iface, s.route->next_hop};
+  } else {
+    hop = route(s.dst);
+    if (!hop) {
+      c.drop.ip_no_route.inc();
+      return hop.error();
+    }
+    if (s.route != nullptr) *s.route = RouteCache{generation, hop->iface, hop->next_hop};
   }
   Interface& ifc = stack_.iface(hop->iface);
   const uint32_t len = payload->chain_size();

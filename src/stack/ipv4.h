@@ -8,6 +8,7 @@
 #include "base/result.h"
 #include "buf/packet.h"
 #include "stack/reassembly.h"
+#include "stack/route.h"
 #include "wire/address.h"
 #include "wire/ipv4.h"
 
@@ -39,6 +40,7 @@ class Ipv4 {
     uint8_t ttl = 0;  // 0: the stack's default
     uint8_t tos = 0;
     bool df = false;
+    RouteCache* route = nullptr;  // if given: used while valid, refreshed when not
   };
 
   Ipv4(Stack& stack, const ReassemblyConfig& reassembly);

@@ -14,6 +14,7 @@ void RouteTable::add(const Route& route) {
   auto at = std::find_if(routes_.begin(), routes_.end(),
                          [&](const Route& x) { return x.prefix.length < r.prefix.length; });
   routes_.insert(at, r);
+  bump();
 }
 
 void RouteTable::remove(const Ipv4Prefix& prefix) {
@@ -21,6 +22,7 @@ void RouteTable::remove(const Ipv4Prefix& prefix) {
   std::erase_if(routes_, [&](const Route& x) {
     return x.prefix.length == prefix.length && x.prefix.address == net;
   });
+  bump();
 }
 
 std::optional<NextHop> RouteTable::lookup(Ipv4Address dst) const {

@@ -112,6 +112,7 @@ void TcpSocket::send(const TcpHeader& h, PacketPtr payload) {
   s.dst = remote_;
   s.protocol = kIpProtoTcp;
   s.df = true;  // the MSS keeps segments within the MTU (RFC 1191 path MTU discovery)
+  s.route = &route_;
   if (st.ipv4().send(s, std::move(payload))) st.counters().tcp_tx_segments.inc();
 }
 

@@ -18,6 +18,7 @@
 #include "base/timer_wheel.h"
 #include "buf/packet.h"
 #include "stack/config.h"
+#include "stack/route.h"
 #include "stack/tcp_time_wait.h"
 #include "tcp/connection.h"
 #include "tcp/isn.h"
@@ -65,6 +66,9 @@ class TcpSocket final : public SegmentSink {
   L4Port local_port() const { return lport_; }
   Ipv4Address remote_address() const { return remote_; }
   L4Port remote_port() const { return rport_; }
+  // The connection's own next hop (egress interface), remembered from its
+  // first segment on and looked up again only when the routes change.
+  const RouteCache& route() const { return route_; }
 
   // SegmentSink: adds the TCP header to a segment and hands it to IPv4.
   void send(const TcpHeader& h, PacketPtr payload) override;
@@ -80,6 +84,7 @@ class TcpSocket final : public SegmentSink {
   Timer timer_;
   Ipv4Address local_, remote_;
   L4Port lport_, rport_;
+  RouteCache route_;
   ConnectionCounters reported_;      // what the shard's totals hold of conn_'s
   TcpListener* listener_ = nullptr;  // until accepted
   bool released_ = false;            // the application called close()

@@ -108,6 +108,64 @@ struct Echo {
   TcpError error = TcpError::kNone;
 };
 
+// ---- Several interfaces (Fig. 17) --------------------------------------------
+
+// A server with two interfaces on two subnets, each reached by its own
+// client: each connection leaves by the interface the routes pick for its
+// peer and remembers it, and looks again only when the routes change.
+TEST(TcpLayerInterfaces, EachConnectionUsesAndRemembersItsOwnInterface) {
+  Simulation sim;
+  auto node = [](uint8_t subnet, uint8_t host, uint8_t m) {
+    SimNodeConfig c;
+    c.address = Ipv4Prefix{Ipv4Address::from_octets(10, 0, subnet, host), 24};
+    c.mac = mac(m);
+    return c;
+  };
+  Simulation::Node& server = sim.add_node(node(1, 2, 2));
+  Simulation::Node& a = sim.add_node(node(1, 1, 1));
+  Simulation::Node& b = sim.add_node(node(2, 1, 3));
+  const Ipv4Address second = Ipv4Address::from_octets(10, 0, 2, 2);
+  ASSERT_EQ(server.stack->add_interface(sim.wire().attach(mac(4), 1500), Ipv4Prefix{second, 24}),
+            1u);
+  constexpr size_t kBytes = 64 * 1024;
+  std::vector<std::unique_ptr<Echo>> echoes;
+  std::vector<std::unique_ptr<Peer>> clients;
+  auto accept = [](void* arg, TcpSocket& s) {
+    auto* v = static_cast<std::vector<std::unique_ptr<Echo>>*>(arg);
+    v->push_back(std::make_unique<Echo>());
+    Echo::accept(v->back().get(), s);
+  };
+  ASSERT_TRUE(server.stack->tcp().listen(kPort, 8, accept, &echoes).ok());
+  for (auto [client, dst] :
+       {std::pair{&a, Ipv4Address::from_octets(10, 0, 1, 2)}, std::pair{&b, second}}) {
+    clients.push_back(std::make_unique<Peer>(pattern(kBytes, clients.size()), kBytes, true, 5));
+    clients.back()->attach(**client->stack->tcp().connect(dst, kPort));
+  }
+  ASSERT_TRUE(sim.run_until([&] { return echoes.size() == 2; }));
+  const uint32_t generation = server.stack->routes().generation();
+  for (const auto& e : echoes) {
+    const uint16_t want =
+        e->sock->remote_address() == Ipv4Address::from_octets(10, 0, 1, 1) ? 0 : 1;
+    EXPECT_EQ(e->sock->route().iface, want);
+    EXPECT_EQ(e->sock->route().next_hop, e->sock->remote_address());
+    EXPECT_EQ(e->sock->route().generation, generation);
+    EXPECT_EQ(e->sock->local_address(), want == 0 ? Ipv4Address::from_octets(10, 0, 1, 2) : second);
+  }
+  // A route change: the next segment looks the hop up again.
+  server.stack->routes().add(Route{Ipv4Prefix{Ipv4Address::from_octets(10, 0, 9, 0), 24}, 1, {}});
+  EXPECT_NE(server.stack->routes().generation(), generation);
+  ASSERT_TRUE(sim.run_until([&] { return clients[0]->closed && clients[1]->closed; }));
+  for (const auto& c : clients) {
+    EXPECT_TRUE(c->in == c->out);
+    EXPECT_EQ(c->error, TcpError::kNone);
+  }
+  for (const auto& e : echoes)
+    EXPECT_EQ(e->sock->route().generation, server.stack->routes().generation());
+  // Each interface carried its own client's frames.
+  EXPECT_GT(server.stack->iface(0).port->counters().tx_frames.get(), 40u);
+  EXPECT_GT(server.stack->iface(1).port->counters().tx_frames.get(), 40u);
+}
+
 // ---- Two stacks on the simulated wire ---------------------------------------
 
 using TcpLayerSimTest = TwoStacks;
