@@ -86,8 +86,14 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
   if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
   Rng rng(seed);
   if (config.ifaces.empty()) return fail("at least one --iface is needed");
-  const uint32_t n =
-      config.shards == 0 ? static_cast<uint32_t>(allowed_cpus().size()) : config.shards;
+  // Shards: as asked, else one per core we may run on; an interface with a
+  // single queue and no kernel to spread it (mem:) makes that one.
+  bool single_queue = false;
+  for (const EngineIface& ifc : config.ifaces)
+    single_queue |= ifc.spec.kind == "mem";
+  const uint32_t n = config.shards != 0 ? config.shards
+                     : single_queue     ? 1
+                                        : static_cast<uint32_t>(allowed_cpus().size());
   if (n > 64) return fail("--shards " + std::to_string(n) + ": at most 64");
   if (auto v = config.steer.validate(n); !v)
     return fail(std::string("--steer: ") + v.error().message);

@@ -31,7 +31,7 @@ struct EngineConfig {
   std::optional<Ipv4Address> gateway;
   std::vector<ServiceSpec> services;
   std::string control_path;  // empty: default_control_path(name)
-  uint32_t shards = 1;       // 0: one per core the process may run on
+  uint32_t shards = 0;       // 0: one per core the process may run on (1 with a mem: iface)
   SteerConfig steer;
   uint32_t balance_threshold = 256;  // see ShardGroupConfig; 0: off
   StackConfig stack;

@@ -123,8 +123,8 @@ int main(int argc, char** argv) {
   run->add_option("--seed", cfg.seed, "Seed for the engine's randomness (0: random)");
   run->add_option("--shards", cfg.shards,
                   "Shards: one thread and one private stack each, one TAP queue each (0: one per "
-                  "allowed core)")
-      ->default_val(1);
+                  "core the process may run on, see taskset; 1 with a mem: interface)")
+      ->default_val(0);
   std::string steer;
   run->add_option("--steer", steer,
                   "Steering: hash=toeplitz|xor, tcp=/udp=/frag=/other=FIELD+FIELD[/LEN|:MASK], "

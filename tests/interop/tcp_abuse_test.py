@@ -10,7 +10,7 @@ that miss RCV.NXT and SYNs (each answered by one challenge ACK,
 byte-exact, and the stack's drop counters rose by what was sent and no more.
 
 Part 2, a SYN flood: 5000 SYNs with distinct random source ports and random
-ISNs (Linux's options) fill tcp-echo's backlog (128, engine/services.cc), and
+ISNs (Linux's options) fill tcp-echo's backlog (128 on each shard, engine/services.cc), and
 from then on every SYN is answered with a SYN cookie: the connections stay at
 the backlog, the engine's VmRSS barely moves, one handshake completed by hand
 with the cookie's ACK (and TSecr) is accepted and echoes, and a Linux socket
@@ -47,11 +47,11 @@ lab.require_root()
 binary = lab.binary_from_argv()
 c = lab.Checks()
 
-BACKLOG = 128  # tcp-echo's listen backlog (engine/services.cc)
+BACKLOG_PER_SHARD = 128  # tcp-echo's listen backlog (engine/services.cc), on every shard
 FLOOD = 5000
 PHANTOM_IP = "10.214.0.99"
 PHANTOM_MAC = "02:5e:00:00:00:99"
-RSS_BOUND = 4 << 20  # the flood may grow the engine's VmRSS by less than this
+RSS_BOUND_PER_SHARD = 4 << 20  # the flood may grow the engine's VmRSS by less than this
 ETH_P_ALL = 0x0003
 SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = 35  # also SCM_TIMESTAMPNS
@@ -190,6 +190,11 @@ def echo_exact(s, data):
 
 with lab.Lab(binary, services=["tcp-echo:7"], tag="ab") as L:
     t_start = time.monotonic()
+    # The listener is replicated: each shard has its own backlog, and its
+    # own pool and tables for the flood to touch.
+    shards = len(L.stats()["shards"])
+    BACKLOG = BACKLOG_PER_SHARD * shards
+    RSS_BOUND = RSS_BOUND_PER_SHARD * shards
     # No IPv6 chatter from Linux on the link (it would land in the drop counters).
     lab.sh(f"sysctl -qw net.ipv6.conf.{L.tap}.disable_ipv6=1", check=False)
     inj = F.Injector(L.tap)
