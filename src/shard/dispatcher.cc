@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <optional>
 
 #include "base/check.h"
 #include "wire/bytes.h"
 #include "wire/ethernet.h"
+#include "wire/icmp.h"
 #include "wire/ipv4.h"
 
 namespace sn {
@@ -34,6 +36,46 @@ constexpr TrafficClass class_of_protocol(uint8_t protocol) {
   if (protocol == kIpProtoTcp) return TrafficClass::kTcp;
   if (protocol == kIpProtoUdp) return TrafficClass::kUdp;
   return TrafficClass::kOtherIp;
+}
+
+// ICMP types whose body quotes a datagram we sent (RFC 792): its flow's errors.
+constexpr bool is_icmp_error(uint8_t type) {
+  return type == kIcmpDestUnreachable || type == 4 /* source quench */ ||
+         type == kIcmpTimeExceeded || type == 12 /* parameter problem */;
+}
+
+// What an ICMP error's quote says about the datagram it is about. Ports are 0
+// for protocols other than TCP and UDP and for a non-first fragment.
+struct Quoted {
+  uint8_t protocol;
+  Ipv4Address src, dst;
+  L4Port sport, dport;
+};
+
+// The quoted datagram of `icmp` (an ICMP message, from its type on), if it is
+// an error whose quote holds a whole IPv4 header and, for TCP or UDP at offset
+// 0, the ports. Ipv4View::parse() would refuse most quotes, whose total length
+// counts bytes that were not quoted, so the fields are read by bounds-checked
+// loads at their RFC 791 §3.1 offsets.
+std::optional<Quoted> quoted_datagram(std::span<const std::byte> icmp) {
+  if (icmp.size() < IcmpHeader::kSize + kIpv4MinHeaderSize) return std::nullopt;
+  if (!is_icmp_error(load8(icmp.data()))) return std::nullopt;
+  const std::span<const std::byte> q = icmp.subspan(IcmpHeader::kSize);
+  const uint8_t vihl = load8(q.data());
+  const size_t header_length = size_t{vihl & 0x0fu} * 4;
+  if ((vihl >> 4) != 4 || header_length < kIpv4MinHeaderSize || q.size() < header_length) {
+    return std::nullopt;
+  }
+  Quoted d{load8(q.data() + 9), Ipv4Address::load(q.data() + 12), Ipv4Address::load(q.data() + 16),
+           L4Port(0), L4Port(0)};
+  const bool first_fragment = (load16(q.data() + 6) & 0x1fff) == 0;
+  if ((d.protocol == kIpProtoTcp || d.protocol == kIpProtoUdp) && first_fragment) {
+    // RFC 1122 §3.2.2: at least 8 bytes of data, so the ports, unless cut short.
+    if (q.size() < header_length + 4) return std::nullopt;
+    d.sport = L4Port(load16(q.data() + header_length));
+    d.dport = L4Port(load16(q.data() + header_length + 2));
+  }
+  return d;
 }
 
 // The default table: kDefaultTableSize entries, or the next power of two at or
@@ -127,6 +169,17 @@ SteerDecision Dispatcher::decide(std::span<const std::byte> frame) const {
     if (ip->is_fragment()) {
       d.cls = TrafficClass::kFragment;
     } else {
+      if (ip->protocol() == kIpProtoIcmp) {
+        // An error goes where its flow's packets arrive: from the quoted
+        // destination to the quoted source (see "ICMP errors" in the header).
+        if (const std::optional<Quoted> q = quoted_datagram(ip->payload())) {
+          d.cls = TrafficClass::kOtherIp;  // the frame's class, not the quote's
+          d.by_quote = true;
+          d.hash = hash_of_tuple(q->protocol, q->dst, q->dport, q->src, q->sport);
+          d.shard = shard_of_hash(d.hash);
+          return d;
+        }
+      }
       d.cls = class_of_protocol(ip->protocol());
       if (d.cls != TrafficClass::kOtherIp) {
         // Both TCP and UDP begin with the source and destination ports.

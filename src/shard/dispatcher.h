@@ -34,6 +34,26 @@
 // a shard sees its own side's segments arrive. shard_of_connection() asks it
 // from the local side, for active opens that pick a local port which hashes
 // back to the opening shard.
+//
+// ICMP errors. An ICMP error -- destination unreachable (3), source quench
+// (4), time exceeded (11), parameter problem (12) -- quotes the IPv4 header
+// and at least the first 8 bytes of data of a datagram this host sent (RFC
+// 792; RFC 1122 §3.2.2 asks for at least 8 and allows more, and RFC 1812
+// §4.3.2.3 has routers quote as much as fits in 576 bytes). It concerns that
+// datagram's flow, which the quote names: the datagram went from us (quoted
+// source address and port) to the peer (quoted destination), and the flow's
+// packets arrive from the peer. So the error is hashed exactly as such an
+// arriving packet, on the quote's fields with the directions swapped:
+//   hash_of_tuple(quoted protocol, quoted dst, quoted dport, quoted src, quoted sport)
+// (the class and select list of the quoted protocol; ports 0 for a protocol
+// other than TCP or UDP, and for a quoted non-first fragment, which has none).
+// Then the shard that owns a connection sees the errors about it (RFC 1122
+// §4.2.3.9; RFC 1191 for fragmentation needed), whichever router sent them.
+// This applies to an unfragmented ICMP error whose quote holds a whole IPv4
+// header (version 4, IHL >= 5, IHL*4 bytes quoted; its total length may exceed
+// the quote) and, for TCP or UDP at offset 0, the 4 port bytes after it.
+// Anything else -- echo and the other types, a shorter quote, a fragmented
+// error -- hashes on the outer header as other IPv4 (or a fragment) does.
 #pragma once
 
 #include <array>
@@ -60,7 +80,11 @@ struct SteerDecision {
     kMalformedIpv4,  // see Dispatcher::decide
   };
   Kind kind = Kind::kNotIpv4;
+  // The frame's own class. An ICMP error steered by its quote is kOtherIp
+  // with by_quote set: its hash is made by the quoted protocol's list (see
+  // "ICMP errors" above), but its bytes are ICMP, not that protocol's.
   TrafficClass cls = TrafficClass::kOtherIp;
+  bool by_quote = false;  // an ICMP error hashed as the flow it quotes
   uint32_t hash = 0;
   uint32_t shard = kAnyShard;
 };
@@ -83,6 +107,8 @@ class Dispatcher {
   //    20 bytes: kMalformedIpv4, shard 0, hash 0.
   //  - TCP or UDP (not a fragment) with fewer than 4 payload bytes:
   //    kMalformedIpv4, hashed with both ports 0.
+  //  - An ICMP error with a usable quote: kIpv4, kOtherIp, by_quote, hashed
+  //    as the quoted flow's arriving packets (see "ICMP errors" above).
   // The owning shard's stack then drops and counts what is malformed.
   SteerDecision decide(std::span<const std::byte> frame) const;
   uint32_t shard_of_frame(std::span<const std::byte> frame) const { return decide(frame).shard; }

@@ -1,7 +1,8 @@
 // Tests of the dispatcher on hand-built frames: RSS agreement end to end, VLAN
 // tags, fragments meeting on one shard, masks, the indirection table, the tuple
 // and connection paths agreeing with the frame path, the spread of both hashes,
-// and frames that are short, lying or garbage.
+// ICMP errors steered to the flow they quote, and frames that are short, lying
+// or garbage.
 #include "shard/dispatcher.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +19,9 @@
 
 #include "base/rng.h"
 #include "wire/bytes.h"
+#include "wire/checksum.h"
 #include "wire/ethernet.h"
+#include "wire/icmp.h"
 #include "wire/ipv4.h"
 #include "wire/tcp.h"
 #include "wire/udp.h"
@@ -120,6 +123,16 @@ Bytes icmp_frame(Ipv4Address src, Ipv4Address dst) {
   const Bytes echo = {std::byte{8}, std::byte{0}, std::byte{0}, std::byte{0},
                       std::byte{0}, std::byte{1}, std::byte{0}, std::byte{1}};
   return ether(kEtherTypeIpv4, ipv4({src, dst, kIpProtoIcmp}, echo));
+}
+
+// An ICMP message (type, code, rest) from `from` to `to` with `body` after its
+// 8-byte header, checksum right: for an error, `body` is the quote.
+Bytes icmp_message_frame(Ipv4Address from, Ipv4Address to, const IcmpHeader& h,
+                         std::span<const std::byte> body, int tags = 0) {
+  Bytes m(IcmpHeader::kSize);
+  h.emit(m, Checksum{}.add(body).sum());
+  m.insert(m.end(), body.begin(), body.end());
+  return ether(kEtherTypeIpv4, ipv4({from, to, kIpProtoIcmp}, m), tags);
 }
 
 // The frames of `transport` (a whole TCP segment or UDP datagram) sent as
@@ -518,6 +531,193 @@ TEST(DispatcherTest, ActiveOpenFindsALocalPortThatHashesHome) {
   }
 }
 
+// ---- ICMP errors ---------------------------------------------------------------
+
+// What we sent that a router or the peer answers with an error: a TCP segment
+// with 1000 bytes of data, or a UDP datagram of 1000 bytes, from (us, sport)
+// to (peer, dport); optionally with 4 bytes of IP options (NOPs).
+Bytes sent_datagram(uint8_t protocol, const Tuple& t, bool options = false) {
+  Bytes transport = protocol == kIpProtoTcp ? tcp_segment(t.src, t.sport, t.dst, t.dport)
+                                            : udp_datagram(t.src, t.sport, t.dst, t.dport, 1000);
+  if (protocol == kIpProtoTcp) transport.resize(transport.size() + 1000);
+  Bytes d = ipv4({t.src, t.dst, protocol}, transport);
+  if (options) {
+    d[0] = std::byte{0x46};  // IHL 6
+    d.insert(d.begin() + kIpv4MinHeaderSize, 4, std::byte{kIpv4OptNop});
+    store16(d.data() + 2, static_cast<uint16_t>(d.size()));
+  }
+  return d;
+}
+
+// The errors of RFC 792 that quote a datagram, as routers and hosts send them.
+const IcmpHeader kQuotingErrors[] = {
+    IcmpHeader::dest_unreachable(kIcmpPortUnreachable),
+    IcmpHeader::dest_unreachable(kIcmpFragNeeded, 1400),  // RFC 1191
+    IcmpHeader::dest_unreachable(kIcmpHostUnreachable),
+    IcmpHeader::time_exceeded(kIcmpTtlExceeded),
+    IcmpHeader::time_exceeded(kIcmpReassemblyTimeExceeded),
+    IcmpHeader{12, 0, 0},  // parameter problem, pointer 0
+    IcmpHeader{4, 0, 0},   // source quench
+};
+
+TEST(DispatcherTest, IcmpErrorGoesToTheShardOfTheFlowItQuotes) {
+  for (const char* spec : {"", "hash=xor"}) {
+    for (uint32_t shards : {2u, 4u}) {
+      const Dispatcher d(config(spec), shards);
+      Rng rng(31 + shards);
+      int moved = 0;  // errors whose outer header would have hashed elsewhere
+      for (int i = 0; i < 400; ++i) {
+        // t: the datagram we sent, from us (t.src) to the peer (t.dst).
+        const Tuple t = random_tuple(rng);
+        const uint8_t protocol = i % 2 == 0 ? kIpProtoTcp : kIpProtoUdp;
+        const Bytes sent = sent_datagram(protocol, t, i % 7 == 0);
+        const size_t header = i % 7 == 0 ? 24 : 20;
+        // The flow's own packets arrive from the peer: where they go.
+        const uint32_t owner = d.shard_of_tuple(protocol, t.dst, t.dport, t.src, t.sport);
+        ASSERT_EQ(owner, d.shard_of_connection(protocol, t.src, t.sport, t.dst, t.dport));
+        const Bytes flow_frame = protocol == kIpProtoTcp
+                                     ? tcp_frame(t.dst, t.dport, t.src, t.sport)
+                                     : udp_frame(t.dst, t.dport, t.src, t.sport);
+        const uint32_t flow_hash = d.hash_of_frame(flow_frame);
+        // From a router on the path, or from the peer itself (port unreachable).
+        const Ipv4Address from =
+            i % 3 == 0 ? t.dst : Ipv4Address(static_cast<uint32_t>(rng.next()));
+        const IcmpHeader& type = kQuotingErrors[rng.below(std::size(kQuotingErrors))];
+        // The minimum quote (header + 8), and up to 576 bytes as routers send.
+        for (const size_t quote : {header + 8, std::min<size_t>(sent.size(), 548)}) {
+          const Bytes error = icmp_message_frame(from, t.src, type, std::span(sent).first(quote),
+                                                 static_cast<int>(rng.below(3)));
+          const SteerDecision s = d.decide(error);
+          EXPECT_EQ(s.kind, SteerDecision::Kind::kIpv4);
+          EXPECT_TRUE(s.by_quote);
+          // The frame is ICMP (the shard must not read it as UDP or TCP).
+          EXPECT_EQ(s.cls, TrafficClass::kOtherIp);
+          EXPECT_EQ(s.hash, flow_hash) << spec << " " << shards << " tuple " << i;
+          EXPECT_EQ(s.shard, owner) << spec << " " << shards << " tuple " << i;
+        }
+        if (owner != d.shard_of_tuple(kIpProtoIcmp, from, L4Port(), t.src, L4Port())) ++moved;
+      }
+      EXPECT_GT(moved, 50) << spec << " " << shards;  // the test would notice a no-op
+    }
+  }
+}
+
+TEST(DispatcherTest, IcmpErrorAboutOtherProtocolsAndFragmentsHashesWithoutPorts) {
+  for (const char* spec : {"", "hash=xor", "hash=xor,other=proto+src-ip/8+dst-ip"}) {
+    const Dispatcher d(config(spec), 4);
+    Rng rng(41);
+    for (int i = 0; i < 200; ++i) {
+      const Tuple t = random_tuple(rng);
+      const Ipv4Address router(static_cast<uint32_t>(rng.next()));
+      const auto unreachable = IcmpHeader::dest_unreachable(kIcmpHostUnreachable);
+      // An echo request we sent: where the echo reply would arrive.
+      const Bytes echo = {std::byte{8}, std::byte{0}, std::byte{0}, std::byte{0},
+                          std::byte{0}, std::byte{1}, std::byte{0}, std::byte{1}};
+      const SteerDecision e = d.decide(
+          icmp_message_frame(router, t.src, unreachable, ipv4({t.src, t.dst, kIpProtoIcmp}, echo)));
+      EXPECT_TRUE(e.by_quote);
+      EXPECT_EQ(e.cls, TrafficClass::kOtherIp);
+      EXPECT_EQ(e.hash, d.hash_of_frame(icmp_frame(t.dst, t.src))) << spec;
+      // A non-first fragment we sent holds no ports: they count as 0.
+      const Bytes udp = udp_datagram(t.src, t.sport, t.dst, t.dport, 2000);
+      const Bytes second =
+          ipv4({t.src, t.dst, kIpProtoUdp, 7, true, 1480}, std::span(udp).subspan(1480, 8));
+      const SteerDecision f = d.decide(icmp_message_frame(
+          router, t.src, IcmpHeader::time_exceeded(kIcmpReassemblyTimeExceeded), second));
+      EXPECT_TRUE(f.by_quote);
+      EXPECT_EQ(f.cls, TrafficClass::kOtherIp);
+      EXPECT_EQ(f.hash, d.hash_of_tuple(kIpProtoUdp, t.dst, L4Port(0), t.src, L4Port(0))) << spec;
+      // The first fragment has them: the flow's shard.
+      const Bytes first = ipv4({t.src, t.dst, kIpProtoUdp, 7, true, 0}, std::span(udp).first(8));
+      const SteerDecision g = d.decide(icmp_message_frame(
+          router, t.src, IcmpHeader::time_exceeded(kIcmpReassemblyTimeExceeded), first));
+      EXPECT_EQ(g.hash, d.hash_of_tuple(kIpProtoUdp, t.dst, t.dport, t.src, t.sport)) << spec;
+    }
+  }
+}
+
+TEST(DispatcherTest, IcmpErrorWithAShortQuoteHashesOnTheOuterHeader) {
+  for (const char* spec : {"", "hash=xor"}) {
+    const Dispatcher d(config(spec), 4);
+    Rng rng(43);
+    for (int i = 0; i < 100; ++i) {
+      const Tuple t = random_tuple(rng);
+      const Ipv4Address router(static_cast<uint32_t>(rng.next()));
+      const uint8_t protocol = i % 2 == 0 ? kIpProtoTcp : kIpProtoUdp;
+      const bool options = i % 5 == 0;
+      const Bytes sent = sent_datagram(protocol, t, options);
+      const size_t ports_end = (options ? 24 : 20) + 4;
+      const uint32_t outer = d.hash_of_tuple(kIpProtoIcmp, router, L4Port(), t.src, L4Port());
+      const uint32_t flow = d.hash_of_tuple(protocol, t.dst, t.dport, t.src, t.sport);
+      // Every length of quote, none to 8 bytes of data: the ports make the difference.
+      for (size_t n = 0; n <= ports_end + 4; ++n) {
+        const SteerDecision s = d.decide(
+            icmp_message_frame(router, t.src, IcmpHeader::dest_unreachable(kIcmpPortUnreachable),
+                               std::span(sent).first(n)));
+        EXPECT_EQ(s.kind, SteerDecision::Kind::kIpv4);
+        EXPECT_LT(s.shard, 4u);
+        if (n < ports_end) {
+          EXPECT_FALSE(s.by_quote) << n;
+          EXPECT_EQ(s.cls, TrafficClass::kOtherIp);
+          EXPECT_EQ(s.hash, outer) << spec << " quote of " << n;
+        } else {
+          EXPECT_TRUE(s.by_quote) << n;
+          EXPECT_EQ(s.hash, flow) << spec << " quote of " << n;
+        }
+      }
+    }
+  }
+}
+
+TEST(DispatcherTest, IcmpErrorWithAQuoteThatIsNotIpv4HashesOnTheOuterHeader) {
+  const Dispatcher d(SteerConfig{}, 4);
+  const Ipv4Address router = ip(192, 0, 2, 1), us = ip(10, 0, 0, 1);
+  const Bytes sent = sent_datagram(kIpProtoTcp, {us, ip(10, 0, 0, 2), L4Port(5000), L4Port(80)});
+  const uint32_t outer = d.hash_of_tuple(kIpProtoIcmp, router, L4Port(), us, L4Port());
+  const auto unreachable = IcmpHeader::dest_unreachable(kIcmpPortUnreachable);
+  // IPv6, IHL 4, IHL 0, IHL 15 (60 bytes, more than quoted), version 0.
+  for (const int vihl : {0x65, 0x44, 0x40, 0x4f, 0x00}) {
+    Bytes quote(sent.begin(), sent.begin() + 48);
+    quote[0] = static_cast<std::byte>(vihl);
+    const SteerDecision s = d.decide(icmp_message_frame(router, us, unreachable, quote));
+    EXPECT_FALSE(s.by_quote) << vihl;
+    EXPECT_EQ(s.hash, outer) << vihl;
+  }
+  // A fragment of an error is hashed as a fragment: its pieces must meet.
+  Bytes m(IcmpHeader::kSize);
+  unreachable.emit(m, 0);
+  m.insert(m.end(), sent.begin(), sent.begin() + 28);
+  const SteerDecision f =
+      d.decide(ether(kEtherTypeIpv4, ipv4({router, us, kIpProtoIcmp, 9, true, 0}, m)));
+  EXPECT_FALSE(f.by_quote);
+  EXPECT_EQ(f.cls, TrafficClass::kFragment);
+}
+
+TEST(DispatcherTest, IcmpQueriesHashOnTheOuterHeader) {
+  for (const char* spec : {"", "hash=xor"}) {
+    const Dispatcher d(config(spec), 4);
+    Rng rng(47);
+    for (int i = 0; i < 100; ++i) {
+      const Tuple t = random_tuple(rng);
+      const uint32_t outer = d.hash_of_tuple(kIpProtoIcmp, t.src, L4Port(), t.dst, L4Port());
+      const SteerDecision plain = d.decide(icmp_frame(t.src, t.dst));
+      EXPECT_FALSE(plain.by_quote);
+      EXPECT_EQ(plain.cls, TrafficClass::kOtherIp);
+      EXPECT_EQ(plain.hash, outer);
+      // Echo data that looks like a quoted TCP header changes nothing; nor
+      // does it in a redirect (5), which is about a route, not a flow.
+      const Bytes data = sent_datagram(kIpProtoTcp, random_tuple(rng));
+      for (const IcmpHeader& h :
+           {IcmpHeader::echo_request(1, 2), IcmpHeader::echo_reply(1, 2), IcmpHeader{5, 1, 0}}) {
+        const SteerDecision s = d.decide(icmp_message_frame(t.src, t.dst, h, data));
+        EXPECT_FALSE(s.by_quote) << int{h.type};
+        EXPECT_EQ(s.cls, TrafficClass::kOtherIp);
+        EXPECT_EQ(s.hash, outer) << spec;
+      }
+    }
+  }
+}
+
 // ---- Short, lying and garbage frames -------------------------------------------
 
 TEST(DispatcherTest, ShortIpv4GoesToShardZero) {
@@ -567,8 +767,10 @@ TEST(DispatcherTest, TruncatedAndGarbageFramesGoSomewhereValid) {
     const Ipv4Address a = ip(10, 0, 0, 1), b = ip(10, 0, 0, 2);
     for (const Bytes& whole :
          {tcp_frame(a, L4Port(1234), b, L4Port(80), 2), udp_frame(a, L4Port(53), b, L4Port(53), 1),
-          fragments({a, b, kIpProtoUdp, 7}, udp_datagram(a, L4Port(9), b, L4Port(9), 100),
-                    64)[1]}) {
+          fragments({a, b, kIpProtoUdp, 7}, udp_datagram(a, L4Port(9), b, L4Port(9), 100), 64)[1],
+          icmp_message_frame(ip(192, 0, 2, 1), b, IcmpHeader::dest_unreachable(kIcmpFragNeeded),
+                             sent_datagram(kIpProtoTcp, {b, a, L4Port(80), L4Port(1234)}, true),
+                             1)}) {
       for (size_t n = 0; n <= whole.size(); ++n)
         expect_valid(d, std::span(whole).first(n));
     }
@@ -585,13 +787,18 @@ TEST(DispatcherTest, TruncatedAndGarbageFramesGoSomewhereValid) {
       if (f.size() >= 15 && rng.chance(0.5)) f[14] = std::byte{0x45};  // version 4, IHL 5
       expect_valid(d, f);
     }
-    // A real frame with random bytes flipped.
-    const Bytes base = tcp_frame(a, L4Port(1234), b, L4Port(80), 1);
-    for (int i = 0; i < 20000; ++i) {
-      Bytes f = base;
-      for (int k = 0; k < 3; ++k)
-        f[rng.below(f.size())] ^= static_cast<std::byte>(1u << rng.below(8));
-      expect_valid(d, f);
+    // Real frames with random bytes flipped: a segment, an ICMP error and its quote.
+    const Bytes sent = sent_datagram(kIpProtoUdp, {b, a, L4Port(53), L4Port(53)});
+    for (const Bytes& base :
+         {tcp_frame(a, L4Port(1234), b, L4Port(80), 1),
+          icmp_message_frame(a, b, IcmpHeader::dest_unreachable(kIcmpPortUnreachable),
+                             std::span(sent).first(28))}) {
+      for (int i = 0; i < 20000; ++i) {
+        Bytes f = base;
+        for (int k = 0; k < 3; ++k)
+          f[rng.below(f.size())] ^= static_cast<std::byte>(1u << rng.below(8));
+        expect_valid(d, f);
+      }
     }
   }
 }
