@@ -30,9 +30,11 @@ bool make_address(const std::string& path, sockaddr_un* addr, std::string* why) 
 }  // namespace
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path,
-                                                            Handler handler, std::string* why) {
+                                                            Handler handler, std::string* why,
+                                                            HostHooks hooks) {
   std::unique_ptr<ControlServer> s(new ControlServer());
   s->handler_ = std::move(handler);
+  s->hooks_ = std::move(hooks);
   sockaddr_un addr;
   if (!make_address(path, &addr, why)) return Error{Errc::kInvalidArgument, "bad control path"};
   auto slash = path.rfind('/');
@@ -60,7 +62,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
     return Error{Errc::kIo, "control socket"};
   }
   s->path_ = path;  // bound: ours to remove when done
-  if (::pipe2(s->wake_, O_CLOEXEC) != 0) {
+  if (::pipe2(s->wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
     *why = std::string("pipe: ") + std::strerror(errno);
     return Error{Errc::kIo, "control socket"};
   }
@@ -70,49 +72,82 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
 
 ControlServer::~ControlServer() {
   if (thread_.joinable()) {
-    char c = 0;
-    (void)!::write(wake_[1], &c, 1);
+    stopping_.store(true);
+    wake();
     thread_.join();
   }
+  for (int k : kept_)
+    ::close(k);
   if (fd_ >= 0) ::close(fd_);
   if (!path_.empty()) ::unlink(path_.c_str());
   for (int fd : wake_)
     if (fd >= 0) ::close(fd);
 }
 
+void ControlServer::wake() {
+  char c = 0;
+  (void)!::write(wake_[1], &c, 1);
+}
+
+void ControlServer::drop(int fd) {
+  std::erase(kept_, fd);
+  ::close(fd);
+}
+
 void ControlServer::serve() {
-  for (;;) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+  std::vector<pollfd> fds;
+  while (!stopping_.load()) {
+    fds.assign({{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}});
+    for (int k : kept_)
+      fds.push_back({k, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) return;
+    if (stopping_.load()) return;
+    if (fds[1].revents) {
+      char buf[64];
+      while (::read(wake_[0], buf, sizeof(buf)) > 0) {
+      }
     }
-    if (fds[1].revents) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    // One short command line; a slow or silent client gets a second, no more.
-    timeval tv{1, 0};
-    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    std::string cmd;
-    char buf[256];
-    while (cmd.size() < 1024 && cmd.find('\n') == std::string::npos) {
-      ssize_t n = ::read(c, buf, sizeof(buf));
-      if (n <= 0) break;
-      cmd.append(buf, static_cast<size_t>(n));
+    // A host never writes after attaching: readable means gone (or broken).
+    for (size_t i = 2; i < fds.size(); ++i)
+      if (fds[i].revents != 0 && hooks_.hangup) hooks_.hangup(fds[i].fd);
+    if (hooks_.tick) hooks_.tick();
+    if (fds[0].revents & POLLIN) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) answer(c);
     }
-    if (auto nl = cmd.find('\n'); nl != std::string::npos) cmd.resize(nl);
-    std::string answer = handler_(cmd);
-    size_t done = 0;
-    while (done < answer.size()) {
-      // MSG_NOSIGNAL: a client that hung up must not kill the engine with SIGPIPE.
-      ssize_t n = ::send(c, answer.data() + done, answer.size() - done, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    ::close(c);
   }
+}
+
+void ControlServer::answer(int c) {
+  // One short command line; a slow or silent client gets a second, no more.
+  timeval tv{1, 0};
+  ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string cmd;
+  char buf[256];
+  while (cmd.size() < 1024 && cmd.find('\n') == std::string::npos) {
+    ssize_t n = ::read(c, buf, sizeof(buf));
+    if (n <= 0) break;
+    cmd.append(buf, static_cast<size_t>(n));
+  }
+  if (auto nl = cmd.find('\n'); nl != std::string::npos) cmd.resize(nl);
+  if (cmd == "attach" && hooks_.attach) {
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && hooks_.attach(c, peer))
+      return;  // the host's now
+    ::close(c);
+    return;
+  }
+  std::string answer = handler_(cmd);
+  size_t done = 0;
+  while (done < answer.size()) {
+    // MSG_NOSIGNAL: a client that hung up must not kill the engine with SIGPIPE.
+    ssize_t n = ::send(c, answer.data() + done, answer.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(c);
 }
 
 Result<std::string> control_request(const std::string& path, const std::string& command,

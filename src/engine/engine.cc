@@ -16,6 +16,8 @@
 
 #include "engine/clock.h"
 #include "engine/control.h"
+#include "engine/hosts.h"
+#include "engine/socket_module.h"
 #include "engine/stats.h"
 #include "port/fault_port.h"
 #include "port/mem_wire.h"
@@ -31,6 +33,8 @@ struct Engine::ShardIo {
   std::vector<Port*> ifaces;                 // the outermost port of each interface
   std::vector<FaultPort*> faults;
   std::vector<std::unique_ptr<Service>> services;
+  std::unique_ptr<SocketModule> sockets;  // the hosts' sockets on this shard
+  SpscRing<HostOp> host_ops{64};          // from the control thread
   int wake_fd = -1;
   std::atomic<bool> sleeping{false};
   ~ShardIo() {
@@ -196,26 +200,48 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
     if (s.kind == "udp-echo") e->group_->set_udp_replicated(s.port, true);
   e->group_->set_wake(&Engine::wake, e.get());
   Engine* raw = e.get();
+  // The host interface: a socket module on every shard, and the attached
+  // hosts on the control thread.
+  std::vector<Hosts::ShardLink> links;
+  for (uint32_t i = 0; i < n; ++i)
+    links.push_back({&e->io_[i]->host_ops, e->io_[i]->wake_fd});
+  e->hosts_ = std::make_unique<Hosts>(std::move(links), config.host_region);
+  for (uint32_t i = 0; i < n; ++i)
+    e->io_[i]->sockets = std::make_unique<SocketModule>(
+        e->group_->shard(i).stack(), i,
+        [](void* arg, uint32_t host, const char* why) {
+          static_cast<Hosts*>(arg)->violation(host, why);
+        },
+        e->hosts_.get());
+  Hosts* hosts = e->hosts_.get();
   auto control = ControlServer::start(
       e->control_path_,
       [raw](const std::string& cmd) -> std::string {
         if (cmd == "stats") return raw->stats_text();
         if (cmd == "stats json") return raw->stats_json();
-        return "unknown command '" + cmd + "' (known: stats, stats json)\n";
+        return "unknown command '" + cmd + "' (known: stats, stats json, attach)\n";
       },
-      why);
+      why,
+      ControlServer::HostHooks{
+          [hosts](int fd, const ucred& peer) { return hosts->attach(fd, peer); },
+          [hosts](int fd) { hosts->hangup(fd); }, [hosts] { hosts->tick(); }});
   if (!control) return control.error();
   e->control_ = std::move(*control);
+  e->hosts_->set_control(e->control_.get());
   e->group_->start(now);
   return e;
 }
 
 Engine::~Engine() {
   control_.reset();  // stop serving before the counters go away
-  // Services hold sockets of the stacks; ports and the wire hold packets of
-  // the pools: all go before the shards.
-  for (auto& io : io_)
+  // Services and socket modules hold sockets of the stacks; ports and the
+  // wire hold packets of the pools: all go before the shards. The hosts'
+  // regions go once no socket module can touch them.
+  for (auto& io : io_) {
     io->services.clear();
+    io->sockets.reset();
+  }
+  hosts_.reset();
   for (auto& io : io_)
     io->ports.clear();
   wire_.reset();
@@ -254,18 +280,34 @@ void Engine::shard_loop(uint32_t i) {
   // the first found work, else idle (sleep included).
   Instant last = steady_now();
   bool busy = false;
+  SocketModule& sockets = *io.sockets;
   while (!stop_.load(std::memory_order_acquire)) {
     Instant now = steady_now();
     shard.account(busy, now - last);
     last = now;
-    busy = shard.poll(now) > 0;
+    size_t work = 0;
+    for (HostOp op; io.host_ops.pop(op); ++work) {
+      if (op.kind == HostOp::Kind::kAttach) {
+        sockets.attach(op.host, op.base, *op.layout, op.wake_fd);
+      } else {
+        sockets.detach(op.host);
+        hosts_->released(op.host);
+      }
+    }
+    work += shard.poll(now);
+    work += sockets.poll();
+    shard.stack().flush();
+    busy = work > 0;
     if (busy) continue;  // poll again at once
-    // Idle: sleep until a port has input, a ring has a message, the next
-    // timer is due, or stop().
+    // Idle: sleep until a port has input, a ring or a host has a message,
+    // the next timer is due, or stop().
     io.sleeping.store(true, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake()'s
-    if (!shard.inbox_empty() || stop_.load(std::memory_order_acquire)) {
+    sockets.set_sleeping(true);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake()'s and hosts'
+    if (!shard.inbox_empty() || !io.host_ops.empty() || sockets.has_input() ||
+        stop_.load(std::memory_order_acquire)) {
       io.sleeping.store(false, std::memory_order_relaxed);
+      sockets.set_sleeping(false);
       continue;
     }
     Instant next = shard.stack().next_event();
@@ -275,6 +317,7 @@ void Engine::shard_loop(uint32_t i) {
       Duration wait = next - now;
       if (wait.ns() <= 0) {
         io.sleeping.store(false, std::memory_order_relaxed);
+        sockets.set_sleeping(false);
         continue;
       }
       ts = timespec{static_cast<time_t>(wait.ns() / 1'000'000'000),
@@ -283,6 +326,7 @@ void Engine::shard_loop(uint32_t i) {
     }
     ::ppoll(fds.data(), fds.size(), timeout, nullptr);
     io.sleeping.store(false, std::memory_order_relaxed);
+    sockets.set_sleeping(false);
     uint64_t drained;
     (void)!::read(io.wake_fd, &drained, sizeof(drained));
   }
@@ -335,6 +379,7 @@ void for_each_fault_counter(const FaultPort& p, F&& f) {
 std::string Engine::stats_text() const {
   const uint32_t n = group_->size();
   std::string out = fmt::format("engine {}: {} shard{}\n", name_, n, n == 1 ? "" : "s");
+  out += hosts_->stats_text();
   if (n > 1) {
     out += fmt::format("steer: {}\n", group_->dispatcher().describe());
     const uint32_t t = group_->balance_threshold();
@@ -358,6 +403,9 @@ std::string Engine::stats_text() const {
           out += fmt::format("  {:<28} {}\n", fmt::format("ring_from_{}", from),
                              group_->ring(from, i).size());
     }
+    io.sockets->counters().for_each([&](const char* name, uint64_t v) {
+      if (v != 0) out += fmt::format("  {:<28} {}\n", name, v);
+    });
     for (size_t k = 0; k < io.ifaces.size(); ++k) {
       out += fmt::format("  iface {}\n", k);
       for_each_port_counter(io.ifaces[k]->counters(), [&](const char* name, uint64_t v) {
@@ -392,6 +440,7 @@ std::string Engine::stats_json() const {
     field("pool_remote_frees", shard.pool().remote_frees.get());
     field("queue_depth", group_->queue_depth(i));
     shard.counters().for_each(field);
+    io.sockets->counters().for_each(field);
     out += "},\"rings_in\":[";
     for (uint32_t from = 0; from < n; ++from)
       out += fmt::format("{}{}", from ? "," : "", from == i ? 0 : group_->ring(from, i).size());
@@ -411,8 +460,9 @@ std::string Engine::stats_json() const {
     }
     out += "]}";
   }
-  out += fmt::format("],\"steer\":\"{}\",\"balance_threshold\":{}}}\n",
-                     group_->dispatcher().describe(), group_->balance_threshold());
+  out += fmt::format("],\"steer\":\"{}\",\"balance_threshold\":{},\"hosts\":{}}}\n",
+                     group_->dispatcher().describe(), group_->balance_threshold(),
+                     hosts_->stats_json());
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "base/result.h"
 #include "engine/services.h"
+#include "host/region.h"
 #include "port/iface_spec.h"
 #include "shard/shard.h"
 #include "stack/stack.h"
@@ -35,14 +36,16 @@ struct EngineConfig {
   SteerConfig steer;
   uint32_t balance_threshold = 256;  // see ShardGroupConfig; 0: off
   StackConfig stack;
-  PoolConfig pool;    // each shard's
-  uint64_t seed = 0;  // 0: from the system's random source
+  PoolConfig pool;                 // each shard's
+  host::RegionConfig host_region;  // each attached host's queues and frames (shards: ours)
+  uint64_t seed = 0;               // 0: from the system's random source
 };
 
 // /run/shardnet/NAME.sock as root, else $XDG_RUNTIME_DIR or /tmp.
 std::string default_control_path(const std::string& name);
 
 class ControlServer;
+class Hosts;
 class MemWire;
 
 class Engine {
@@ -75,6 +78,7 @@ class Engine {
   std::unique_ptr<MemWire> wire_;  // for mem: interfaces (one shard only)
   std::unique_ptr<ShardGroup> group_;
   std::vector<std::unique_ptr<ShardIo>> io_;  // per shard: ports, services, wakeup
+  std::unique_ptr<Hosts> hosts_;              // attached hosts (control thread)
   std::unique_ptr<ControlServer> control_;
   std::atomic<bool> stop_{false};
 };

@@ -174,6 +174,18 @@ Result<TcpListener*> Tcp::listen(L4Port port, uint32_t backlog, TcpListener::Acc
   return listeners_.back().get();
 }
 
+void Tcp::unlisten(TcpListener* l) {
+  std::vector<TcpSocket*> pending;
+  for (auto& [key, s] : table_)
+    if (s->listener_ == l) pending.push_back(s.get());
+  for (TcpSocket* s : pending) {
+    s->listener_ = nullptr;
+    s->abort();
+  }
+  by_port_[l->port_.v] = nullptr;
+  std::erase_if(listeners_, [l](const auto& p) { return p.get() == l; });
+}
+
 TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport) {
   ConnectionConfig cc = config_.connection;
   // RFC 6691 / RFC 9293 §3.7.1: our MSS is the interface MTU less 40.

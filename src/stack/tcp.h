@@ -115,6 +115,9 @@ class Tcp {
   // its handshake is handed to `on_accept`; at most `backlog` handshakes wait.
   Result<TcpListener*> listen(L4Port port, uint32_t backlog, TcpListener::AcceptFn on_accept,
                               void* arg);
+  // Removes a listener: the port is free again, and handshakes still in
+  // progress on it are reset (they have no one to accept them).
+  void unlisten(TcpListener* listener);
   // An active open from an ephemeral port.
   Result<TcpSocket*> connect(Ipv4Address dst, L4Port port);
   // Handles a segment (a chain; data at the TCP header).

@@ -463,5 +463,25 @@ TEST_F(TcpLayerNoCookiesTest, BacklogBoundsHandshakesInProgress) {
   EXPECT_EQ(s_.stack.tcp().connections(), 3u);
 }
 
+// unlisten(): handshakes in progress are reset, the port answers as closed,
+// and it can be listened on again.
+TEST_F(TcpLayerNoCookiesTest, UnlistenResetsHandshakesAndFreesThePort) {
+  auto on_accept = [](void* a, TcpSocket&) { ++*static_cast<int*>(a); };
+  auto l = s_.stack.tcp().listen(kPort, 4, on_accept, &accepted_);
+  ASSERT_TRUE(l.ok());
+  feed(segment(1001, kPort.v, 5000, 0, kTcpSyn));
+  EXPECT_EQ(only_segment_sent().flags, kTcpSyn | kTcpAck);
+  s_.stack.tcp().unlisten(*l);
+  s_.stack.poll(s_.stack.now() + Duration::millis(2));  // the wheel frees the aborted socket
+  EXPECT_EQ(only_segment_sent().flags & kTcpRst, kTcpRst);
+  EXPECT_EQ(s_.stack.tcp().connections(), 0u);
+  feed(segment(1002, kPort.v, 6000, 0, kTcpSyn));
+  EXPECT_EQ(only_segment_sent().flags, kTcpRst | kTcpAck);
+  ASSERT_TRUE(s_.stack.tcp().listen(kPort, 4, on_accept, &accepted_).ok());
+  feed(segment(1003, kPort.v, 7000, 0, kTcpSyn));
+  EXPECT_EQ(only_segment_sent().flags, kTcpSyn | kTcpAck);
+  EXPECT_EQ(accepted_, 0);
+}
+
 }  // namespace
 }  // namespace sn
