@@ -160,13 +160,9 @@ void SocketModule::detach(uint32_t host) {
     s.sends.clear();  // the region is going: nothing goes back to it
     if (s.listener) stack_.tcp().unlisten(s.listener);
     if (s.udp) stack_.udp().close(s.udp);
-    if (s.tcp) {
-      // As a process's exit does on Linux: unread data means RST, else FIN.
-      if (s.tcp->readable())
-        s.tcp->abort();
-      else
-        s.tcp->close();
-    }
+    // As a process's exit does on Linux: FIN, or RST if it left data
+    // unread (and for data that comes after).
+    if (s.tcp) s.tcp->close();
     s.listener = nullptr;
     s.udp = nullptr;
     s.tcp = nullptr;

@@ -62,6 +62,9 @@ void TcpSocket::set_congestion(CongestionAlgorithm algorithm) {
 }
 
 void TcpSocket::close() {
+  // RFC 1122 §4.2.2.13: closing with received data unread loses it: say so
+  // with a reset, not a FIN (as Linux's tcp_close does).
+  if (conn_.readable_bytes() > 0) return abort();
   released_ = true;
   on_event_ = nullptr;
   const Instant now = tcp_.stack().now();

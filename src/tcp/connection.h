@@ -95,6 +95,7 @@ const char* to_string(TcpError e);
   X(persist_probes) \
   X(resets_sent) \
   X(keepalive_probes) \
+  X(orphan_data_resets)     /* new data after close(): RST (RFC 1122 4.2.2.13) */ \
   X(keepalive_timeouts)     /* connections dropped: probes unanswered */
 // clang-format on
 

@@ -136,6 +136,15 @@ void Connection::on_segment(const TcpView& seg, const TcpOptions& opts, PacketPt
   // Step 7: segment text, in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2. In the
   // other states the peer has sent its FIN and any text is ignored.
   bool fin_in_window = (f & kTcpFin) != 0;
+  // RFC 1122 §4.2.2.13: new data after the application closed is answered
+  // with a reset, "to show that data was lost" (Linux does, in FIN-WAIT).
+  if (orphaned_at_ != Instant::never() && data_len > 0 && seq + data_len > recv_.rcv_nxt() &&
+      (state_ == TcpState::kEstablished || state_ == TcpState::kFinWait1 ||
+       state_ == TcpState::kFinWait2)) {
+    ++counters_.orphan_data_resets;
+    abort(now);
+    return;
+  }
   if (data_len > 0) {
     if (state_ == TcpState::kEstablished || state_ == TcpState::kFinWait1 ||
         state_ == TcpState::kFinWait2) {

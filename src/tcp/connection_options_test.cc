@@ -113,6 +113,33 @@ TEST(ConnectionFinWait2, OrphanTimesOutHalfCloseWaitsForEver) {
   }
 }
 
+// RFC 1122 §4.2.2.13: data that arrives after the application closed is
+// answered with a reset; the half-closed (not orphaned) end takes it.
+TEST(ConnectionFinWait2, DataAfterCloseIsReset) {
+  for (bool orphaned : {false, true}) {
+    SCOPED_TRACE(orphaned);
+    Pair p;
+    p.handshake();
+    ASSERT_TRUE(p.client.shutdown_send(p.now).ok());
+    if (orphaned) p.client.orphan(p.now);
+    p.run_until([&] { return p.client.state() == TcpState::kFinWait2; });
+    const std::vector<std::byte> data = pattern(100, 2);
+    EXPECT_EQ(p.server.write(data, p.now), 100u);
+    p.run_until([&] { return p.client.state() != TcpState::kFinWait2 || p.client.readable(); });
+    if (orphaned) {
+      EXPECT_EQ(p.client.state(), TcpState::kClosed);
+      EXPECT_TRUE(p.client_log.back().has(kTcpRst));
+      EXPECT_EQ(p.client.counters().orphan_data_resets, 1u);
+      p.run_until([&] { return p.server.state() == TcpState::kClosed; });
+      EXPECT_EQ(p.server.error(), TcpError::kReset);
+    } else {
+      EXPECT_EQ(p.client.state(), TcpState::kFinWait2);
+      EXPECT_EQ(p.client.readable_bytes(), 100u);
+      EXPECT_EQ(p.client.counters().orphan_data_resets, 0u);
+    }
+  }
+}
+
 TEST(ConnectionOptions, NodelaySendsWhatNagleHeld) {
   Pair p;
   p.handshake();
