@@ -145,6 +145,7 @@ void SocketModule::attach(uint32_t host, std::byte* base, const host::RegionLayo
   l->in_owner.assign(l->in_set.count, kOwnedByHost);
   for (uint32_t i = 0; i < l->in_set.count; ++i)
     (void)l->in_free.push(l->in_set.offset(i));
+  l->posted = true;  // a host already waiting for those frames is woken
   l->out_owner.assign(l->out_set.count, kOwnedByShard);
   for (uint32_t i = l->out_set.count; i-- > 0;)
     l->out_spare.push_back(l->out_set.offset(i));
