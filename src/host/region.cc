@@ -22,6 +22,21 @@ constexpr uint64_t round_up(uint64_t v, uint64_t to) {
   return (v + to - 1) / to * to;
 }
 
+// Maps `size` bytes of `fd` between two inaccessible guard pages, so that a
+// stray access just past either end faults instead of touching whatever
+// happens to be mapped there. Null on failure (errno set).
+std::byte* map_guarded(int fd, uint64_t size) {
+  void* reserve = ::mmap(nullptr, size + 2 * kPage, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (reserve == MAP_FAILED) return nullptr;
+  auto* base = static_cast<std::byte*>(reserve) + kPage;
+  if (::mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    ::munmap(reserve, size + 2 * kPage);
+    return nullptr;
+  }
+  return base;
+}
+
 }  // namespace
 
 Result<void> RegionLayout::validate(const RegionConfig& c) {
@@ -80,7 +95,7 @@ Region& Region::operator=(Region&& o) noexcept {
 }
 
 Region::~Region() {
-  if (base_ != nullptr) ::munmap(base_, size_);
+  if (base_ != nullptr) ::munmap(base_ - kPage, size_ + 2 * kPage);
   if (fd_ >= 0) ::close(fd_);
   base_ = nullptr;
   fd_ = -1;
@@ -101,12 +116,11 @@ Result<Region> Region::create(uint32_t host, const RegionLayout& layout, std::st
     *why = std::string("memfd seals: ") + std::strerror(errno);
     return Error{Errc::kIo, "memfd"};
   }
-  void* p = ::mmap(nullptr, layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd_, 0);
-  if (p == MAP_FAILED) {
+  r.base_ = map_guarded(r.fd_, layout.size);
+  if (r.base_ == nullptr) {
     *why = std::string("mmap: ") + std::strerror(errno);
     return Error{Errc::kIo, "mmap"};
   }
-  r.base_ = static_cast<std::byte*>(p);
   r.size_ = layout.size;
   auto* h = reinterpret_cast<RegionHeader*>(r.base_);
   h->magic = kRegionMagic;
@@ -135,12 +149,11 @@ Result<Region> Region::map(int fd, uint64_t size, std::string* why) {
     *why = "the engine sent a region of an impossible size";
     return Error{Errc::kInvalidArgument, "region"};
   }
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
+  r.base_ = map_guarded(fd, size);
+  if (r.base_ == nullptr) {
     *why = std::string("mmap: ") + std::strerror(errno);
     return Error{Errc::kIo, "mmap"};
   }
-  r.base_ = static_cast<std::byte*>(p);
   r.size_ = size;
   RegionHeader h;
   std::memcpy(&h, r.base_, sizeof(h));

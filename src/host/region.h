@@ -55,8 +55,9 @@ struct RegionLayout {
   uint32_t payload_max() const { return config.frame_size - sizeof(FrameHeader); }
 };
 
-// A mapping of a region (engine or library side). Unmaps and closes on
-// destruction.
+// A mapping of a region (engine or library side), between two inaccessible
+// guard pages: a stray access just past it faults rather than touching some
+// other memory. Unmaps and closes on destruction.
 class Region {
  public:
   Region() = default;
