@@ -417,6 +417,20 @@ void SocketModule::command(Link& l, uint32_t off, const FrameHeader& h) {
       post_control(l, event(Event::kBound, handle_of(s), h.user), 0);
       return give_back(l, off);
     }
+    case Command::kSetOption: {
+      Sock* s = sock_of(l, h.handle, "an option on a handle it does not have");
+      if (s == nullptr) return;
+      if (s->kind != kTcp) return violation(l, "an option on a socket that is not a connection");
+      switch (static_cast<host::Option>(h.arg)) {
+        case host::Option::kNoDelay:
+          if (s->tcp) s->tcp->set_nodelay(h.addr != 0);
+          return give_back(l, off);
+        case host::Option::kKeepAlive:
+          if (s->tcp) s->tcp->set_keepalive(h.addr != 0);
+          return give_back(l, off);
+      }
+      return violation(l, "an unknown option");
+    }
     case Command::kSendTo: {
       Sock* s = sock_of(l, h.handle, "sendto on a handle it does not have");
       if (s == nullptr) return;

@@ -91,6 +91,28 @@ TEST_F(SocketModuleTest, ListenAcceptEchoAndClose) {
   EXPECT_EQ(actor_.module.counters().host_violations.get(), 0u);
 }
 
+TEST_F(SocketModuleTest, OptionsReachTheConnection) {
+  TestHost h(1);
+  actor_.attach(h);
+  listen(h);
+  auto c = peer_.stack->tcp().connect(kServerIp, kPort);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(sim_.run_until([&] { return h.find(Event::kAccepted).has_value(); }));
+  const uint32_t conn = h.find(Event::kAccepted)->handle;
+  ASSERT_TRUE(h.send(Command::kSetOption, conn, {}, 1, 0, 0,
+                     static_cast<uint32_t>(host::Option::kNoDelay)));
+  ASSERT_TRUE(h.send(Command::kSetOption, conn, {}, 1, 0, 0,
+                     static_cast<uint32_t>(host::Option::kKeepAlive)));
+  sim_.run_for(Duration::millis(1));
+  EXPECT_TRUE(actor_.violations.empty());
+  EXPECT_EQ(actor_.module.counters().host_commands.get(), 3u);
+  // An option the protocol does not have is a violation.
+  ASSERT_TRUE(h.send(Command::kSetOption, conn, {}, 1, 0, 0, 77));
+  sim_.run_for(Duration::millis(1));
+  ASSERT_EQ(actor_.violations.size(), 1u);
+  EXPECT_EQ(actor_.violations[0].second, "an unknown option");
+}
+
 TEST_F(SocketModuleTest, ASecondListenOnAPortGetsAddressInUse) {
   TestHost h(1);
   actor_.attach(h);

@@ -78,6 +78,13 @@ enum class Command : uint16_t {
   kClose,       // handle: the host is done with the socket (and with its events)
   kUdpBind,     // port, user. Sent to every shard.
   kSendTo,      // handle (a UDP socket), addr, port, payload: one datagram
+  kSetOption,   // handle (a connection), arg: an Option, addr: its value
+};
+
+// Socket options (kSetOption), for connections.
+enum class Option : uint32_t {
+  kNoDelay = 1,    // TCP_NODELAY: value 0 or 1
+  kKeepAlive = 2,  // SO_KEEPALIVE: value 0 or 1 (the engine's keepalive times)
 };
 
 // Events, shard -> host (out_post).

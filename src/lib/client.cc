@@ -331,12 +331,20 @@ int Client::close(sn_socket s) {
 }
 
 int Client::setsockopt(sn_socket s, int option, int value) {
-  (void)value;
+  WakeGuard wake{this};
   Sock* k = lookup(s);
   if (k == nullptr) return -EBADF;
-  if (option == SN_NODELAY && k->kind != Kind::kStream) return -EOPNOTSUPP;
-  // The protocol has no command for options yet (see shardnet.h).
-  return -ENOPROTOOPT;
+  if (option != SN_NODELAY && option != SN_KEEPALIVE) return -ENOPROTOOPT;
+  if (k->kind != Kind::kStream) return -EOPNOTSUPP;
+  if (k->state != StreamState::kConnected || k->closed) return -ENOTCONN;
+  FrameHeader h{};
+  h.kind = static_cast<uint16_t>(Command::kSetOption);
+  h.handle = k->handle;
+  h.arg = static_cast<uint32_t>(option == SN_NODELAY ? host::Option::kNoDelay
+                                                     : host::Option::kKeepAlive);
+  h.addr = value != 0 ? 1 : 0;
+  send_command(k->shard, h);
+  return 0;
 }
 
 int Client::watch(sn_socket s, uint32_t events) {

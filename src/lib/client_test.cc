@@ -378,7 +378,8 @@ TEST_F(ClientTest, BadSocketsAndOptions) {
   EXPECT_EQ(sn_close(h_, -1), -EBADF);
   EXPECT_EQ(sn_watch(h_, 3 << 20 | 999, SN_READABLE), -EBADF);
   const int c = sn_connect(h_, 1, 1);
-  EXPECT_EQ(sn_setsockopt(h_, c, SN_NODELAY, 1), -ENOPROTOOPT);
+  EXPECT_EQ(sn_setsockopt(h_, c, SN_NODELAY, 1), -ENOTCONN);  // not connected yet
+  EXPECT_EQ(sn_setsockopt(h_, c, 99, 1), -ENOPROTOOPT);
   EXPECT_EQ(sn_watch(h_, c, 64), -EINVAL);
   EXPECT_NE(std::string(sn_strerror(-EAGAIN)).find("sn_wait"), std::string::npos);
   EXPECT_STREQ(sn_strerror(-ECONNRESET), "Connection reset by peer");

@@ -106,11 +106,13 @@ int sn_shutdown(sn_host* host, sn_socket s);
 int sn_close(sn_host* host, sn_socket s);
 
 enum {
-  SN_NODELAY = 1, /* TCP: no Nagle delay (value 0 or 1) */
+  SN_NODELAY = 1,   /* TCP_NODELAY: no Nagle delay (value 0 or 1) */
+  SN_KEEPALIVE = 2, /* SO_KEEPALIVE: probe an idle connection (0 or 1) */
 };
 
-/* Sets a socket option. SN_NODELAY: -ENOPROTOOPT for now (the engine has no
- * command for options yet; its TCP sends without a Nagle delay). */
+/* Sets an option of a connected TCP socket (applied in order with its sends):
+ * 0, -ENOPROTOOPT for an unknown option, -EOPNOTSUPP on a listener or UDP
+ * socket, -ENOTCONN before the connection is up or after it ended. */
 int sn_setsockopt(sn_host* host, sn_socket s, int option, int value);
 
 enum {
