@@ -109,8 +109,8 @@ void ControlServer::serve() {
     }
     // A host never writes after attaching: readable means gone (or broken).
     for (size_t i = 2; i < fds.size(); ++i)
-      if (fds[i].revents != 0 && hooks_.hangup) hooks_.hangup(fds[i].fd);
-    if (hooks_.tick) hooks_.tick();
+      if (fds[i].revents != 0 && hooks_.hangup) hooks_.hangup(*this, fds[i].fd);
+    if (hooks_.tick) hooks_.tick(*this);
     if (fds[0].revents & POLLIN) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c >= 0) answer(c);
@@ -134,7 +134,7 @@ void ControlServer::answer(int c) {
   if (cmd == "attach" && hooks_.attach) {
     ucred peer{};
     socklen_t len = sizeof(peer);
-    if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && hooks_.attach(c, peer))
+    if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && hooks_.attach(*this, c, peer))
       return;  // the host's now
     ::close(c);
     return;

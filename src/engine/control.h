@@ -20,15 +20,15 @@ namespace sn {
 class ControlServer {
  public:
   using Handler = std::function<std::string(const std::string& command)>;
-  // All called on the control thread.
+  // All called on the control thread, with the server itself.
   struct HostHooks {
     // "attach" from a peer with these credentials: true if it took the
     // connection (then keep() it); false: the connection is closed.
-    std::function<bool(int fd, const ucred& peer)> attach;
+    std::function<bool(ControlServer&, int fd, const ucred& peer)> attach;
     // A kept connection ended (or its host wrote to it, which it must not).
-    std::function<void(int fd)> hangup;
+    std::function<void(ControlServer&, int fd)> hangup;
     // Every 100 ms, and soon after wake().
-    std::function<void()> tick;
+    std::function<void(ControlServer&)> tick;
   };
 
   // Listens on `path` (replacing a stale socket file) and serves requests

@@ -222,9 +222,11 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
         return "unknown command '" + cmd + "' (known: stats, stats json, attach)\n";
       },
       why,
-      ControlServer::HostHooks{
-          [hosts](int fd, const ucred& peer) { return hosts->attach(fd, peer); },
-          [hosts](int fd) { hosts->hangup(fd); }, [hosts] { hosts->tick(); }});
+      ControlServer::HostHooks{[hosts](ControlServer& c, int fd, const ucred& peer) {
+                                 return hosts->attach(c, fd, peer);
+                               },
+                               [hosts](ControlServer& c, int fd) { hosts->hangup(c, fd); },
+                               [hosts](ControlServer& c) { hosts->tick(c); }});
   if (!control) return control.error();
   e->control_ = std::move(*control);
   e->hosts_->set_control(e->control_.get());

@@ -42,12 +42,12 @@ void say(int fd, const std::string& line) {
 
 }  // namespace
 
-bool Hosts::attach(int fd, const ucred& peer) {
+bool Hosts::attach(ControlServer& control, int fd, const ucred& peer) {
   // The socket file's permissions decided who could connect; the peer's
   // credentials must also match its owner or group (or be root's).
   struct stat st {};
   const bool allowed = peer.uid == 0 || peer.uid == ::geteuid() ||
-                       (::stat(control_->path().c_str(), &st) == 0 &&
+                       (::stat(control.path().c_str(), &st) == 0 &&
                         (peer.uid == st.st_uid || peer.gid == st.st_gid));
   if (!allowed) {
     ++refused_;
@@ -121,11 +121,11 @@ bool Hosts::attach(int fd, const ucred& peer) {
       std::lock_guard lock(mu_);
       hosts_.emplace(id, std::move(h));
     }
-    begin_detach(ref);
+    begin_detach(control, ref);
     return true;
   }
   ++attaches_;
-  control_->keep(fd);
+  control.keep(fd);
   std::lock_guard lock(mu_);
   hosts_.emplace(id, std::move(h));
   return true;
@@ -148,23 +148,23 @@ bool Hosts::send_ops(Host& h, HostOp::Kind kind) {
   return all;
 }
 
-void Hosts::begin_detach(Host& h) {
+void Hosts::begin_detach(ControlServer& control, Host& h) {
   if (h.detaching) return;
   h.detaching = true;
   if (h.fd >= 0) {
-    control_->drop(h.fd);
+    control.drop(h.fd);
     h.fd = -1;
   }
   (void)send_ops(h, HostOp::Kind::kDetach);
 }
 
-void Hosts::hangup(int fd) {
+void Hosts::hangup(ControlServer& control, int fd) {
   for (auto& [id, h] : hosts_)
-    if (h->fd == fd) return begin_detach(*h);
-  control_->drop(fd);
+    if (h->fd == fd) return begin_detach(control, *h);
+  control.drop(fd);
 }
 
-void Hosts::tick() {
+void Hosts::tick(ControlServer& control) {
   for (auto it = hosts_.begin(); it != hosts_.end();) {
     Host& h = *it->second;
     if (!h.detaching && words_.load(kMaxHosts + h.id) != 0) {
@@ -173,7 +173,7 @@ void Hosts::tick() {
       std::lock_guard lock(mu_);
       last_violation_ =
           fmt::format("host {} (pid {}): {}", h.id, h.peer.pid, why ? why : "broke the protocol");
-      begin_detach(h);
+      begin_detach(control, h);
     }
     if (h.detaching) {
       (void)send_ops(h, HostOp::Kind::kDetach);  // any a full ring refused

@@ -45,12 +45,13 @@ class Hosts {
   Hosts(std::vector<ShardLink> shards, host::RegionConfig region);
   ~Hosts();
 
+  // For the shards' wake-ups of the control thread; set before they run.
   void set_control(ControlServer* control) { control_ = control; }
 
   // Control thread: the ControlServer's host hooks.
-  bool attach(int fd, const ucred& peer);
-  void hangup(int fd);
-  void tick();
+  bool attach(ControlServer& control, int fd, const ucred& peer);
+  void hangup(ControlServer& control, int fd);
+  void tick(ControlServer& control);
   // Control thread: for `shardnet stats`.
   std::string stats_text() const;
   std::string stats_json() const;
@@ -65,7 +66,7 @@ class Hosts {
 
  private:
   struct Host;
-  void begin_detach(Host& h);
+  void begin_detach(ControlServer& control, Host& h);
   bool send_ops(Host& h, HostOp::Kind kind);
 
   std::vector<ShardLink> shards_;
