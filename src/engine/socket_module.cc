@@ -560,15 +560,17 @@ size_t SocketModule::poll() {
   // frame stays ready without keeping the shard busy (out_free wakes it).
   const uint64_t posted = counters_.host_events.get();
   if (!ready_.empty()) {
-    std::vector<Sock*> now;
+    std::vector<Sock*>& now = ready_now_;  // both keep their capacity: no allocation
     now.swap(ready_);
     for (Sock* s : now) {
       if (s->kind == kFree || !s->in_ready) continue;
       s->in_ready = false;
       if (!pump_out(*s)) ready(*s);
     }
+    now.clear();
   }
   work += counters_.host_events.get() - posted;
+  counters_.host_sockets.set(sockets_in_use_);
   for (auto& lp : links_) {
     Link& l = *lp;
     if (!l.posted) continue;

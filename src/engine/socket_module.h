@@ -32,7 +32,8 @@ namespace sn {
   X(host_events) \
   X(host_violations)       /* a host broke the protocol: it is detached */ \
   X(host_out_of_frames)    /* a socket had something for a host holding every outbound frame */ \
-  X(host_udp_truncated)    /* a datagram longer than a frame, cut (the host is told) */
+  X(host_udp_truncated)    /* a datagram longer than a frame, cut (the host is told) */ \
+  X(host_sockets)          /* gauge: the hosts' sockets on this shard now */
 // clang-format on
 
 struct SocketModuleCounters {
@@ -115,7 +116,8 @@ class SocketModule {
   std::deque<Sock> socks_;  // stable addresses: the stack's callbacks hold them
   std::vector<uint32_t> free_socks_;
   size_t sockets_in_use_ = 0;
-  std::vector<Sock*> ready_;  // sockets with something for their host
+  std::vector<Sock*> ready_;      // sockets with something for their host
+  std::vector<Sock*> ready_now_;  // poll()'s working copy of ready_
   SocketModuleCounters counters_;
 };
 

@@ -153,8 +153,9 @@ class Lab:
         # Expert warnings count, except the one Wireshark puts on every RST
         # ("Connection reset (RST)": a reset to a closed port is correct) and
         # the two that say the capture missed packets (at full speed tshark
-        # can fall behind; the link itself loses nothing), a zero window
-        # with its probes: flow control holding a fast sender back is correct,
+        # can fall behind; the link itself loses nothing), a zero or full
+        # window with its probes: flow control holding a fast sender back is
+        # correct,
         # and a payload dissector's "not enough data" (Wireshark guessing a
         # protocol in random test bytes; it says nothing about our headers).
         flt = (f"eth.src == {self.engine_mac} && (_ws.malformed"
@@ -162,6 +163,7 @@ class Lab:
                " && _ws.expert.message == \"Connection reset (RST)\")"
                " && !tcp.analysis.ack_lost_segment && !tcp.analysis.lost_segment"
                " && !tcp.analysis.zero_window && !tcp.analysis.zero_window_probe"
+               " && !tcp.analysis.window_full"
                " && _ws.expert.message != \"Not enough data to decode.\""
                " && !tcp.analysis.zero_window_probe_ack)"
                " || ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\""
