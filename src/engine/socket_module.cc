@@ -82,6 +82,7 @@ struct SocketModule::Link {
     uint32_t announce;
   };
   std::deque<Pending> control;
+  uint32_t sockets = 0;
   host::WakeFlags* flags = nullptr;
   bool dead = false;    // broke the protocol: ignored until detached
   bool posted = false;  // events posted since the last wake check
@@ -206,6 +207,7 @@ SocketModule::Sock& SocketModule::new_sock(Link& l, uint8_t kind, uint32_t user)
   s.kind = kind;
   s.user = user;
   ++sockets_in_use_;
+  ++l.sockets;
   return s;
 }
 
@@ -214,6 +216,7 @@ void SocketModule::free_sock(Sock& s) {
     for (const Sock::Send& snd : s.sends)
       give_back(*s.link, snd.offset);
   s.sends.clear();
+  if (s.link != nullptr) --s.link->sockets;
   s.kind = kFree;
   s.in_ready = false;
   free_socks_.push_back(s.slot);
@@ -250,6 +253,11 @@ void SocketModule::on_udp(void* arg, UdpSocket&) {
 void SocketModule::on_accept(void* arg, TcpSocket& t) {
   Sock& ls = *static_cast<Sock*>(arg);
   SocketModule& m = *ls.module;
+  if (ls.link->sockets >= m.max_sockets_) {
+    m.counters_.host_socket_limit.inc();
+    t.abort();
+    return;
+  }
   Sock& s = m.new_sock(*ls.link, kTcp, ls.user);
   s.tcp = &t;
   t.set_on_event(&SocketModule::on_tcp_event, &s);
@@ -295,6 +303,10 @@ bool SocketModule::post_control(Link& l, const FrameHeader& h, uint32_t announce
       ready(s);
     }
     return true;
+  }
+  if (l.control.size() >= 2 * size_t{max_sockets_}) {
+    violation(l, "holds its frames while its events pile up");
+    return false;
   }
   l.control.push_back({h, announce});
   counters_.host_out_of_frames.inc();
@@ -343,7 +355,17 @@ void SocketModule::take_commands(Link& l) {
 
 void SocketModule::command(Link& l, uint32_t off, const FrameHeader& h) {
   const std::span<const std::byte> payload(l.base + off + sizeof(FrameHeader), h.length);
-  switch (static_cast<Command>(h.kind)) {
+  const Command c = static_cast<Command>(h.kind);
+  if ((c == Command::kListen || c == Command::kConnect || c == Command::kUdpBind) &&
+      l.sockets >= max_sockets_) {
+    counters_.host_socket_limit.inc();
+    const Event e = c == Command::kListen    ? Event::kListening
+                    : c == Command::kConnect ? Event::kConnected
+                                             : Event::kBound;
+    post_control(l, event(e, 0, h.user, -EMFILE), 0);
+    return give_back(l, off);
+  }
+  switch (c) {
     case Command::kListen: {
       Sock& s = new_sock(l, kListener, h.user);
       const uint32_t backlog = std::clamp<uint32_t>(h.arg, 1, 4096);

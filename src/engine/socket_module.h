@@ -33,6 +33,7 @@ namespace sn {
   X(host_violations)       /* a host broke the protocol: it is detached */ \
   X(host_out_of_frames)    /* a socket had something for a host holding every outbound frame */ \
   X(host_udp_truncated)    /* a datagram longer than a frame, cut (the host is told) */ \
+  X(host_socket_limit)     /* a socket refused (EMFILE) or a connection reset: the host has too many */ \
   X(host_sockets)          /* gauge: the hosts' sockets on this shard now */
 // clang-format on
 
@@ -73,6 +74,11 @@ class SocketModule {
   bool has_input();
   // Tells every host whether this shard sleeps (it then needs a wake-up).
   void set_sleeping(bool sleeping);
+
+  // Per host: at most `n` sockets on this shard (past that, EMFILE, and a
+  // connection for it is reset), and 2n events waiting for a frame (past
+  // that, it holds its frames while its events pile up: it is detached).
+  void set_max_sockets_per_host(uint32_t n) { max_sockets_ = n; }
 
   size_t hosts() const { return links_.size(); }
   size_t sockets() const { return sockets_in_use_; }
@@ -116,6 +122,7 @@ class SocketModule {
   std::deque<Sock> socks_;  // stable addresses: the stack's callbacks hold them
   std::vector<uint32_t> free_socks_;
   size_t sockets_in_use_ = 0;
+  uint32_t max_sockets_ = 16384;
   std::vector<Sock*> ready_;      // sockets with something for their host
   std::vector<Sock*> ready_now_;  // poll()'s working copy of ready_
   SocketModuleCounters counters_;

@@ -113,6 +113,27 @@ TEST_F(SocketModuleTest, OptionsReachTheConnection) {
   EXPECT_EQ(actor_.violations[0].second, "an unknown option");
 }
 
+// A host's sockets on a shard are bounded: past the limit a listen gets
+// EMFILE and a connection for it is reset.
+TEST_F(SocketModuleTest, SocketsPerHostAreBounded) {
+  actor_.module.set_max_sockets_per_host(2);
+  TestHost h(1);
+  actor_.attach(h);
+  listen(h);  // one
+  auto c1 = peer_.stack->tcp().connect(kServerIp, kPort);
+  ASSERT_TRUE(sim_.run_until([&] { return h.find(Event::kAccepted).has_value(); }));  // two
+  auto c2 = peer_.stack->tcp().connect(kServerIp, kPort);
+  ASSERT_TRUE(sim_.run_until([&] { return (*c2)->state() == TcpState::kClosed; }));
+  EXPECT_EQ((*c2)->error(), TcpError::kReset);
+  EXPECT_EQ((*c1)->state(), TcpState::kEstablished);
+  h.events.clear();
+  ASSERT_TRUE(h.send(Command::kListen, 0, {}, 0, 8, 5, 16));
+  ASSERT_TRUE(sim_.run_until([&] { return h.find(Event::kListening).has_value(); }));
+  EXPECT_EQ(h.find(Event::kListening)->status, -EMFILE);
+  EXPECT_EQ(actor_.module.counters().host_socket_limit.get(), 2u);
+  EXPECT_TRUE(actor_.violations.empty());
+}
+
 TEST_F(SocketModuleTest, ASecondListenOnAPortGetsAddressInUse) {
   TestHost h(1);
   actor_.attach(h);

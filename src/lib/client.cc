@@ -271,7 +271,13 @@ int Client::accept(sn_socket listener, uint32_t* addr, uint16_t* port) {
   if (l == nullptr) return -EBADF;
   if (l->kind != Kind::kListener) return -EINVAL;
   if (l->accepted.empty()) pump();
-  if (l->accepted.empty()) return failed_ ? failed_ : -EAGAIN;
+  if (l->accepted.empty()) {
+    if (failed_ != 0) return failed_;
+    if (!l->blocking) return -EAGAIN;
+    // `l` stays good: socks_ is a deque, and nothing is closed meanwhile.
+    if (!block(*l, Clock::now(), [&] { return !l->accepted.empty(); })) return -ETIMEDOUT;
+    if (l->accepted.empty()) return failed_;  // the engine went away
+  }
   const uint32_t index = l->accepted.front();
   l->accepted.pop_front();
   const Sock& c = socks_[index];
@@ -344,6 +350,21 @@ int Client::setsockopt(sn_socket s, int option, int value) {
                                                      : host::Option::kKeepAlive);
   h.addr = value != 0 ? 1 : 0;
   send_command(k->shard, h);
+  return 0;
+}
+
+int Client::set_blocking(sn_socket s, bool blocking) {
+  Sock* k = lookup(s);
+  if (k == nullptr) return -EBADF;
+  k->blocking = blocking;
+  return 0;
+}
+
+int Client::set_timeout(sn_socket s, int timeout_ms) {
+  Sock* k = lookup(s);
+  if (k == nullptr) return -EBADF;
+  if (timeout_ms < -1) return -EINVAL;
+  k->timeout_ms = timeout_ms;
   return 0;
 }
 

@@ -17,16 +17,22 @@
 // dropped and counted (ClientCounters). A ring whose indices are impossible
 // ends the attachment (-EPROTO).
 //
+// Blocking sockets (sn_set_blocking): a call that cannot go on waits in
+// block(), the same loop as sn_wait (pump, wake the shards, sleep on the host
+// eventfd), until what it waits for, the engine's end, or its timeout.
+//
 // Threads: one at a time (see shardnet.h).
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,7 +63,8 @@ struct ClientCounters {
   uint64_t handle_reused = 0;   // a shard named a new connection with a handle still open here
   uint64_t no_socket_slot = 0;  // accepted connections closed because the socket table was full
   uint64_t shard_wakes = 0;     // eventfd writes to wake a sleeping shard
-  uint64_t sleeps = 0;          // times sn_wait slept on the host eventfd
+  uint64_t sleeps = 0;          // times sn_wait or a blocking call slept on the host eventfd
+  uint64_t blocks = 0;          // times a call on a blocking socket had to wait
 };
 
 class Client {
@@ -88,6 +95,8 @@ class Client {
   int setsockopt(sn_socket s, int option, int value);
   int watch(sn_socket s, uint32_t events);
   int wait(sn_event* out, int max, int timeout_ms);
+  int set_blocking(sn_socket s, bool blocking);
+  int set_timeout(sn_socket s, int timeout_ms);
 
   const ClientCounters& counters() const { return counters_; }
   uint32_t shards() const { return shards_; }
@@ -121,8 +130,10 @@ class Client {
     Kind kind = Kind::kFree;
     uint16_t gen = 0;  // bumped when freed: the token's upper bits
     uint32_t interest = 0;
-    bool candidate = false;  // in candidates_
-    uint64_t waiting = 0;    // bit s: in shard s's write_waiters
+    bool candidate = false;   // in candidates_
+    bool blocking = false;    // sn_set_blocking
+    int32_t timeout_ms = -1;  // sn_set_timeout: a blocking call's longest wait (-1: none)
+    uint64_t waiting = 0;     // bit s: in shard s's write_waiters
     // Stream.
     StreamState state = StreamState::kConnecting;
     bool has_handle = false;
@@ -198,6 +209,11 @@ class Client {
 
   // Stream and datagram I/O helpers (client_io.cc).
   int recv_state(const Sock& k) const;
+  ssize_t send_once(Sock& k, const void* data, size_t len);
+  ssize_t sendto_once(Sock& k, const void* data, size_t len, uint32_t addr, uint16_t port);
+  bool can_send(const Sock& k);
+  bool can_sendto(const Sock& k);
+  ssize_t await_rx(Sock& k);
   void release_rx(Sock& k);
   void drop_rx_front(Sock& k);
 
@@ -218,13 +234,25 @@ class Client {
   void fail(int err);
 
   // Readiness and sleeping (client_wait.cc).
+  using Clock = std::chrono::steady_clock;
   void mark(uint32_t index);
   uint32_t readiness(uint32_t index);
   int collect(sn_event* out, int max);
   bool work_pending();
-  void sleep(int timeout_ms);
+  // Sleeps on the host eventfd unless work is pending, or `recheck` (if
+  // given) is already true once the sleep flag is up.
+  void sleep(int timeout_ms, const std::function<bool()>* recheck = nullptr);
   // Pumps and sleeps until `done` or the timeout (-1: none).
   bool wait_until(const std::function<bool()>& done, int timeout_ms);
+  // Likewise until the deadline (none: forever); with `recheck`, `done` is
+  // asked again after the sleep flag is up (for conditions on the rings).
+  bool wait_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline,
+                  bool recheck);
+  // A blocking call on `k` that cannot go on: waits as sn_wait does until
+  // `ready`, or the engine is gone, or k's timeout from `start` ends (then
+  // false). `ready` may read the rings (a free frame): it is asked again
+  // before each sleep, so a frame given back meanwhile is not slept through.
+  bool block(const Sock& k, Clock::time_point start, const std::function<bool()>& ready);
 
   host::Region region_;
   Fd control_;

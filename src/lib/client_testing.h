@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -26,6 +27,16 @@ inline host::FrameHeader header(uint32_t handle, uint32_t user = 0, int32_t stat
   h.addr = addr;
   h.port = port;
   return h;
+}
+
+// Until the library sleeps on its eventfd (or 5 s pass).
+inline bool await_host_sleeping(FakeEngine& fake) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (fake.flags().host_sleeping.load() == 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
 }
 
 class ClientTest : public ::testing::Test {

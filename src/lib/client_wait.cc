@@ -6,6 +6,10 @@
 // again); sn_wait looks only at those, reports the ready ones and keeps them
 // listed for as long as they stay ready, and drops the others. A socket not
 // writable for want of a frame waits in its shard's write_waiters.
+//
+// A call on a blocking socket waits in the same loop (block()): pump, wake
+// the shards, sleep on the eventfd until a shard posts or gives a frame
+// back, or the control connection says the engine is gone.
 #include <poll.h>
 #include <unistd.h>
 
@@ -104,14 +108,14 @@ bool Client::work_pending() {
   return false;
 }
 
-void Client::sleep(int timeout_ms) {
+void Client::sleep(int timeout_ms, const std::function<bool()>* recheck) {
   host::WakeFlags& flags = region_.flags();
   flags.host_sleeping.store(1, std::memory_order_relaxed);
   // Pairs with the shard's fence between its post and its look at our flag
   // (protocol.h): either it sees the flag and writes the eventfd, or we see
   // its post here.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (work_pending()) {
+  if (work_pending() || (recheck != nullptr && (*recheck)())) {
     flags.host_sleeping.store(0, std::memory_order_relaxed);
     return;
   }
@@ -130,21 +134,36 @@ void Client::sleep(int timeout_ms) {
 }
 
 bool Client::wait_until(const std::function<bool()>& done, int timeout_ms) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::optional<Clock::time_point> deadline;
+  if (timeout_ms >= 0) deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  return wait_until(done, deadline, false);
+}
+
+bool Client::wait_until(const std::function<bool()>& done,
+                        std::optional<Clock::time_point> deadline, bool recheck) {
   for (;;) {
     pump();
     flush_wakes();
     if (done()) return true;
     int left = -1;
-    if (timeout_ms >= 0) {
-      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+    if (deadline) {
+      const auto ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now());
       if (ns.count() <= 0) return false;
       // Rounded up: a sub-millisecond rest must sleep, not spin.
       left = static_cast<int>(std::min<int64_t>((ns.count() + 999'999) / 1'000'000, INT_MAX));
     }
-    sleep(left);
+    sleep(left, recheck ? &done : nullptr);
   }
+}
+
+bool Client::block(const Sock& k, Clock::time_point start, const std::function<bool()>& ready) {
+  ++counters_.blocks;
+  std::optional<Clock::time_point> deadline;
+  if (k.timeout_ms >= 0) deadline = start + std::chrono::milliseconds(k.timeout_ms);
+  // Once the engine is gone nothing more comes: the caller's next try
+  // returns its error (after what arrived before it, for a receive).
+  return wait_until([&] { return failed_ != 0 || ready(); }, deadline, true);
 }
 
 int Client::wait(sn_event* out, int max, int timeout_ms) {

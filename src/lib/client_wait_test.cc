@@ -14,16 +14,6 @@ namespace {
 using host::Command;
 using host::Event;
 
-// Until the library sleeps on its eventfd (or 5 s pass).
-bool await_host_sleeping(FakeEngine& fake) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (fake.flags().host_sleeping.load() == 0) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 TEST_F(ClientTest, WaitSleepsUntilAShardPosts) {
   attach();
   const sn_socket c = accept_on(1, 7);

@@ -200,6 +200,10 @@ class FakeEngine {
   }
   size_t spare_out(uint32_t s) const { return shards_[s].spare_out.size(); }
 
+  // How many times the fake wrote the host eventfd to wake a sleeping
+  // library (after a post or a give_back), since it started.
+  uint64_t host_wakes() const { return host_wakes_.load(); }
+
   // How many times the library woke shard s since the last call (drains
   // its eventfd).
   uint64_t shard_wakes(uint32_t s) {
@@ -250,6 +254,7 @@ class FakeEngine {
     if (flags().host_sleeping.load(std::memory_order_relaxed) != 0) {
       const uint64_t one = 1;
       (void)!::write(host_event_.get(), &one, sizeof(one));
+      host_wakes_.fetch_add(1);
     }
   }
 
@@ -312,6 +317,7 @@ class FakeEngine {
   std::atomic<int> conn_{-1};
   std::atomic<bool> attached_{false};
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> host_wakes_{0};
   std::thread server_;
 };
 

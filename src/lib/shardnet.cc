@@ -83,6 +83,14 @@ int sn_setsockopt(sn_host* host, sn_socket s, int option, int value) {
   return Client::from_c(host)->setsockopt(s, option, value);
 }
 
+int sn_set_blocking(sn_host* host, sn_socket s, int blocking) {
+  return Client::from_c(host)->set_blocking(s, blocking != 0);
+}
+
+int sn_set_timeout(sn_host* host, sn_socket s, int timeout_ms) {
+  return Client::from_c(host)->set_timeout(s, timeout_ms);
+}
+
 int sn_watch(sn_host* host, sn_socket s, uint32_t events) {
   return Client::from_c(host)->watch(s, events);
 }
@@ -98,7 +106,7 @@ const char* sn_strerror(int err) {
       return "success";
     case EAGAIN:
       return "not now: no data yet, or no free shared frame to send with; wait for the socket "
-             "with sn_wait";
+             "with sn_wait, or make it blocking (sn_set_blocking)";
     case EPIPE:
       return "the connection is shut down, or the engine went away";
     case EPROTO:
@@ -106,7 +114,8 @@ const char* sn_strerror(int err) {
     case EBADF:
       return "not an open socket of this attachment";
     case ETIMEDOUT:
-      return "no answer in time (from the peer, or from every shard of the engine)";
+      return "no answer in time (from the peer, or from every shard of the engine), or the "
+             "socket's timeout (sn_set_timeout) passed";
     case ENOPROTOOPT:
       return "this option is not supported by the engine yet";
     case EMSGSIZE:

@@ -4,12 +4,14 @@
  * An application attaches to the engine (sn_attach), gets sockets whose
  * calls go straight to the shard (core) that owns the connection, and waits
  * for them with sn_wait, an epoll-like, level-triggered readiness call that
- * also moves the shared-memory queues. Every call is non-blocking except
- * sn_attach, sn_listen and sn_udp_bind (which wait for every shard's answer)
- * and sn_wait with a timeout.
+ * also moves the shared-memory queues. Sockets are non-blocking unless made
+ * blocking (sn_set_blocking); the other calls that wait are sn_attach,
+ * sn_listen and sn_udp_bind (for every shard's answer) and sn_wait with a
+ * timeout.
  *
  * Threads: an sn_host is single-threaded. Use one from one thread at a
- * time (or one sn_host per thread: attach as many times as needed).
+ * time (or one sn_host per thread: attach as many times as needed). A call
+ * that blocks holds its sn_host meanwhile, its other sockets included.
  *
  * Errors are negative errno values; sn_strerror says what they mean here.
  * When the engine goes away (or breaks the protocol), every socket reports
@@ -51,12 +53,14 @@ int sn_listen(sn_host* host, uint16_t port, int backlog);
 
 /* The oldest connection the listener accepted: a new socket, with the peer's
  * IPv4 address and port (host byte order) if `addr`/`port` are not NULL.
- * -EAGAIN when there is none yet. */
+ * -EAGAIN when there is none yet (a blocking listener waits for one). The
+ * new socket is non-blocking, whatever the listener's mode. */
 int sn_accept(sn_host* host, sn_socket listener, uint32_t* addr, uint16_t* port);
 
 /* Starts a TCP connection to addr:port (host byte order). Returns the socket
  * at once; it reports SN_WRITABLE when connected, or SN_ERROR when the
- * connection failed (then sn_send and sn_recv return the reason). */
+ * connection failed (then sn_send and sn_recv return the reason). Once
+ * made blocking, its sn_send and sn_recv wait for the connection first. */
 int sn_connect(sn_host* host, uint32_t addr, uint16_t port);
 
 /* A UDP socket bound to `port` on every shard; waits like sn_listen. */
@@ -66,16 +70,21 @@ int sn_udp_bind(sn_host* host, uint16_t port);
  * than `len`), or -EAGAIN when no shared frame is free (the engine returns
  * them as it sends: wait for SN_WRITABLE), -EPIPE after sn_shutdown or once
  * the connection is gone, the connection's error (-ECONNRESET, ...),
- * -ENOTCONN on a listener, -EDESTADDRREQ on a UDP socket. */
+ * -ENOTCONN on a listener, -EDESTADDRREQ on a UDP socket.
+ * Blocking: takes all `len` bytes, waiting for frames as needed, or returns
+ * the error (-ETIMEDOUT for the timeout) that stopped it; stopped after
+ * taking some bytes, it returns how many (the next call returns the error). */
 ssize_t sn_send(sn_host* host, sn_socket s, const void* data, size_t len);
 
 /* Copies received bytes: how many (> 0), 0 at end of stream, -EAGAIN when
- * none are there yet, or the connection's error. On a UDP socket: one
+ * none are there yet (blocking: waits for at least one byte, the end of the
+ * stream or an error), or the connection's error. On a UDP socket: one
  * datagram (the rest of a longer one is dropped). */
 ssize_t sn_recv(sn_host* host, sn_socket s, void* buf, size_t len);
 
-/* One UDP datagram to addr:port (host byte order): `len` or -EAGAIN,
- * -EMSGSIZE (longer than a frame's payload). On a TCP socket: sn_send. */
+/* One UDP datagram to addr:port (host byte order): `len` or -EAGAIN
+ * (blocking: waits for a free frame), -EMSGSIZE (longer than a frame's
+ * payload). On a TCP socket: sn_send. */
 ssize_t sn_sendto(sn_host* host, sn_socket s, const void* data, size_t len, uint32_t addr,
                   uint16_t port);
 
@@ -85,11 +94,12 @@ ssize_t sn_recvfrom(sn_host* host, sn_socket s, void* buf, size_t len, uint32_t*
 
 /* Zero-copy receive: points `*data` at the oldest received bytes, inside the
  * shared frame that brought them, and returns how many there are (> 0), 0 at
- * end of stream, -EAGAIN or the error as sn_recv. The view stays valid until
- * sn_recv_done, sn_recv, sn_recvfrom, sn_close or sn_detach on the socket.
- * Holding views holds the engine's frames: the engine then has fewer to
- * deliver with (TCP's window closes), so release them soon. On a UDP
- * socket the view is one datagram (which may be empty: then 0). */
+ * end of stream, -EAGAIN or the error as sn_recv (and waits as it does).
+ * The view stays valid until sn_recv_done, sn_recv, sn_recvfrom, sn_close or
+ * sn_detach on the socket. Holding views holds the engine's frames: the
+ * engine then has fewer to deliver with (TCP's window closes), so release
+ * them soon. On a UDP socket the view is one datagram (which may be empty:
+ * then 0). */
 ssize_t sn_recv_view(sn_host* host, sn_socket s, const void** data);
 
 /* Marks `consumed` bytes of the current view used (at most the view's
@@ -114,6 +124,26 @@ enum {
  * 0, -ENOPROTOOPT for an unknown option, -EOPNOTSUPP on a listener or UDP
  * socket, -ENOTCONN before the connection is up or after it ended. */
 int sn_setsockopt(sn_host* host, sn_socket s, int option, int value);
+
+/* Sets the socket's mode, as O_NONBLOCK does a file descriptor's: `blocking`
+ * 0 (the default of every socket, accepted ones included) makes a call that
+ * cannot go on now return -EAGAIN; otherwise it waits: sn_send until it has
+ * taken all its bytes, sn_recv / sn_recvfrom / sn_recv_view for at least one
+ * byte (a datagram), the end of the stream or an error, sn_accept for a
+ * connection, sn_sendto for a free frame. It waits as sn_wait(-1) does:
+ * asleep on an eventfd (no CPU used), moving the queues (events for other
+ * sockets are kept for sn_wait). It returns -EPIPE (-EPROTO) if the engine
+ * goes away (or breaks the protocol) meanwhile, -ETIMEDOUT once the socket's
+ * timeout (sn_set_timeout) passes; a signal does not end it (use a
+ * timeout). Nothing a call took is lost. Returns 0, or -EBADF. */
+int sn_set_blocking(sn_host* host, sn_socket s, int blocking);
+
+/* How long a call on the blocking socket waits in all, at most: timeout_ms
+ * milliseconds (0: it looks once), or -1 (the default): until it can go on.
+ * Then it returns -ETIMEDOUT (sn_send: the bytes taken so far, if any). No
+ * effect on a non-blocking socket. Returns 0, -EBADF, or -EINVAL
+ * (timeout_ms < -1). */
+int sn_set_timeout(sn_host* host, sn_socket s, int timeout_ms);
 
 enum {
   SN_READABLE = 1, /* data, end of stream, a connection to accept, a datagram */

@@ -1,6 +1,7 @@
 // libshardnet for C++: RAII owners over the C API (shardnet.h), nothing more.
 #pragma once
 
+#include <cerrno>
 #include <string>
 #include <utility>
 
@@ -62,6 +63,13 @@ class Socket {
   sn_socket release() { return std::exchange(s_, 0); }
   void reset() {
     if (s_ > 0) sn_close(h_, std::exchange(s_, 0));
+  }
+  // sn_set_blocking, sn_set_timeout: 0 or a negative errno (-EBADF when empty).
+  int set_blocking(bool blocking) const {
+    return s_ > 0 ? sn_set_blocking(h_, s_, blocking ? 1 : 0) : -EBADF;
+  }
+  int set_timeout(int timeout_ms) const {
+    return s_ > 0 ? sn_set_timeout(h_, s_, timeout_ms) : -EBADF;
   }
 
  private:
