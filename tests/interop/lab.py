@@ -125,6 +125,15 @@ class Lab:
                 total[k] = total.get(k, 0) + v
         return total
 
+    def faults(self):
+        """The fault injector's counters, summed over every shard's queue."""
+        total = {}
+        for shard in self.stats()["shards"]:
+            for f in shard["faults"]:
+                for k, v in f.items():
+                    total[k] = total.get(k, 0) + v
+        return total
+
     def shard_counters(self):
         return [shard["counters"] for shard in self.stats()["shards"]]
 
