@@ -187,6 +187,7 @@ SteerDecision Dispatcher::decide(std::span<const std::byte> frame) const {
         if (l4.size() >= 4) {
           f[idx(SteerField::kSrcPort)] = load16(l4.data());
           f[idx(SteerField::kDstPort)] = load16(l4.data() + 2);
+          d.dst_port = L4Port(load16(l4.data() + 2));
         } else {
           d.kind = SteerDecision::Kind::kMalformedIpv4;
         }

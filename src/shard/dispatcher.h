@@ -87,6 +87,7 @@ struct SteerDecision {
   bool by_quote = false;  // an ICMP error hashed as the flow it quotes
   uint32_t hash = 0;
   uint32_t shard = kAnyShard;
+  L4Port dst_port{0};  // TCP or UDP read in full (kIpv4): the destination port
 };
 
 class Dispatcher {

@@ -5,7 +5,6 @@
 
 #include "base/check.h"
 #include "wire/bytes.h"
-#include "wire/ethernet.h"
 #include "wire/ipv4.h"
 
 namespace sn {
@@ -30,19 +29,6 @@ bool Shard::send_to(uint32_t shard, ShardMessage&& m) {
   group_.wake(shard);
   return true;
 }
-
-namespace {
-
-// The destination port of a UDP frame the dispatcher read in full.
-L4Port udp_dst_port(std::span<const std::byte> frame) {
-  auto eth = EthernetView::parse(frame);
-  SN_CHECK(eth.ok());
-  auto ip = Ipv4View::parse(eth->payload());
-  SN_CHECK(ip.ok() && ip->payload().size() >= 4);
-  return L4Port(load16(ip->payload().data() + 2));
-}
-
-}  // namespace
 
 uint32_t Shard::balance_udp(uint32_t owner, L4Port port) {
   const uint32_t threshold = group_.balance_threshold();
@@ -69,7 +55,7 @@ bool Shard::steer_frame(PacketPtr& frame) {
   uint32_t owner = d.shard;
   if (owner == kAnyShard) return false;
   if (d.cls == TrafficClass::kUdp && d.kind == SteerDecision::Kind::kIpv4)
-    owner = balance_udp(owner, udp_dst_port(frame->bytes()));
+    owner = balance_udp(owner, d.dst_port);
   if (owner == index_) return false;
   ShardMessage m;
   m.kind = ShardMessage::Kind::kFrame;
