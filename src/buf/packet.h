@@ -81,6 +81,10 @@ class Packet {
 
   // Which interface a received frame came in on, or a sent one goes out of.
   uint16_t iface = 0;
+  // The device vouches for the TCP/UDP checksum of a received frame (checked
+  // in hardware, or a partial checksum from a sender on this host; see
+  // port/partial_csum.h): the stack need not sum the payload again.
+  bool l4_csum_ok = false;
 
  private:
   friend class PacketPool;

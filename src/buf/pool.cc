@@ -89,8 +89,10 @@ PacketPool::PacketPool(const PoolConfig& config)
     : config_(config), owner_(std::this_thread::get_id()) {
   SN_CHECK(config.count > 0 && config.headroom < config.buffer_size);
   SN_CHECK(config.buffer_size % 64 == 0);
-  arena_.reset(
-      static_cast<std::byte*>(std::aligned_alloc(64, size_t(config.count) * config.buffer_size)));
+  // Page-aligned, whole pages: what a device registering the area asks.
+  constexpr size_t kPage = 4096;
+  arena_size_ = (size_t(config.count) * config.buffer_size + kPage - 1) / kPage * kPage;
+  arena_.reset(static_cast<std::byte*>(std::aligned_alloc(kPage, arena_size_)));
   SN_CHECK(arena_ != nullptr);
   packets_.reset(new Packet[config.count]);
   free_.reserve(config.count);
@@ -127,6 +129,7 @@ PacketPtr PacketPool::alloc() {
   p->len_ = 0;
   p->next_ = nullptr;
   p->iface = 0;
+  p->l4_csum_ok = false;
   return PacketPtr(p);
 }
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -67,6 +68,19 @@ class PacketPool {
   uint32_t headroom() const { return config_.headroom; }
   uint32_t buffer_size() const { return config_.buffer_size; }
 
+  // The buffers as one page-aligned area, buffer i at i * buffer_size(): a
+  // port whose device reads and writes memory it was given (AF_XDP's UMEM)
+  // registers it, and passes packets to the device by offset.
+  std::span<std::byte> arena() const { return {arena_.get(), arena_size_}; }
+  bool owns(const Packet& p) const { return p.pool_ == this; }
+  // Where p's first data byte lies in the arena. REQUIRES: owns(p).
+  uint64_t arena_offset(const Packet& p) const { return uint64_t(p.buf_ - arena_.get()) + p.head_; }
+  // The packet whose buffer holds arena byte `offset`, as lent to a device
+  // (alive, not on a free stack). REQUIRES: offset < arena().size().
+  Packet* packet_at(uint64_t offset) const {
+    return &packets_[static_cast<size_t>(offset / config_.buffer_size)];
+  }
+
   Counter exhausted;  // allocations refused because the pool was empty
   // Packets released on another thread, counted as the owner takes them back.
   Counter remote_frees;
@@ -85,6 +99,7 @@ class PacketPool {
     void operator()(std::byte* p) const;
   };
   std::unique_ptr<std::byte, FreeDeleter> arena_;
+  size_t arena_size_ = 0;
   std::unique_ptr<Packet[]> packets_;
   // The owner's id. Relaxed atomic: other threads only compare it with their
   // own id, which needs no ordering, and set_owner_thread()'s REQUIRES gives

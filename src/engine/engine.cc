@@ -19,10 +19,10 @@
 #include "engine/hosts.h"
 #include "engine/socket_module.h"
 #include "engine/stats.h"
+#include "port/device.h"
 #include "port/fault_port.h"
 #include "port/mem_wire.h"
 #include "port/pcap_port.h"
-#include "port/tap_port.h"
 
 namespace sn {
 
@@ -128,33 +128,26 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
       return fail(fmt::format("{}:{}: mtu={} does not fit a {}-byte packet buffer (at most {})",
                               spec.kind, spec.name, spec.mtu, room, room - kMaxLinkHeader));
     if (spec.queues != 1 && spec.queues != n)
-      return fail(fmt::format("{}:{}: queues={} with {} shards: a TAP has one queue per shard",
+      return fail(fmt::format("{}:{}: queues={} with {} shards: a device has one queue per shard",
                               spec.kind, spec.name, spec.queues, n));
-    MacAddress mac = spec.mac.value_or(random_local_mac(rng.next()));
     std::vector<Port*> ports(n);
-    if (spec.kind == "tap") {
-      if (n == 1) {
-        auto tap = TapPort::open(spec.name, mac, spec.mtu);
-        if (!tap)
-          return fail(std::string("cannot open tap:") + spec.name + ": " + tap.error().message);
-        ports[0] = tap->get();
-        e->io_[0]->ports.push_back(std::move(*tap));
-      } else {
-        auto taps = TapPort::open_queues(spec.name, mac, spec.mtu, n);
-        if (!taps)
-          return fail(std::string("cannot open tap:") + spec.name + " with " + std::to_string(n) +
-                      " queues: " + taps.error().message);
-        for (uint32_t i = 0; i < n; ++i) {
-          ports[i] = (*taps)[i].get();
-          e->io_[i]->ports.push_back(std::move((*taps)[i]));
-        }
-      }
-    } else if (spec.kind == "mem") {
+    if (spec.kind == "mem") {
       if (n != 1) return fail("mem: interfaces work with one shard only (--shards 1)");
       if (!e->wire_) e->wire_ = std::make_unique<MemWire>();
-      ports[0] = &e->wire_->attach(mac, spec.mtu);
+      ports[0] = &e->wire_->attach(spec.mac.value_or(random_local_mac(rng.next())), spec.mtu);
     } else {
-      return fail("unknown interface kind '" + spec.kind + "' (known: tap, mem)");
+      std::vector<PacketPool*> pools(n);
+      for (uint32_t i = 0; i < n; ++i)
+        pools[i] = &e->group_->shard(i).pool();
+      auto dev = open_device(spec, pools, ifc.address.address, random_local_mac(rng.next()));
+      if (!dev)
+        return fail(fmt::format("cannot open {}:{}{}: {}", spec.kind, spec.name,
+                                n == 1 ? "" : fmt::format(" with {} queues", n),
+                                dev.error().message));
+      for (uint32_t i = 0; i < n; ++i) {
+        ports[i] = (*dev)[i].get();
+        e->io_[i]->ports.push_back(std::move((*dev)[i]));
+      }
     }
     for (uint32_t i = 0; i < n; ++i) {
       ShardIo& io = *e->io_[i];

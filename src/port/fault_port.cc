@@ -133,6 +133,7 @@ void FaultPort::corrupt(Direction& d, Packet& p) {
     q = q->next();
   }
   q->data()[at] ^= std::byte(1u << bit);
+  p.l4_csum_ok = false;  // what the device vouched for is no longer what it saw
   faults_.corrupted.inc();
 }
 

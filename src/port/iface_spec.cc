@@ -50,7 +50,8 @@ enum class Opt {
   kDelay,
   kReorderDelay,
   kSeed,
-  kPcap
+  kPcap,
+  kBind
 };
 
 struct OptInfo {
@@ -73,6 +74,7 @@ constexpr OptInfo kOptions[] = {
      "--iface: reorder_delay must be a duration like 2ms (units: ns, us, ms, s)"},
     {"seed", Opt::kSeed, "--iface: seed must be a whole number below 2^64"},
     {"pcap", Opt::kPcap, "--iface: pcap needs a file path (pcap=PATH)"},
+    {"bind", Opt::kBind, "--iface: bind must be auto, copy or zerocopy (AF_XDP only)"},
 };
 
 const OptInfo* find_option(std::string_view key) {
@@ -132,6 +134,17 @@ bool apply(IfaceSpec& spec, Opt opt, std::string_view v) {
       if (v.empty()) return false;
       spec.pcap_path = std::string(v);
       return true;
+    case Opt::kBind:
+      if (spec.kind != "afxdp") return false;
+      if (v == "auto")
+        spec.bind = XdpBind::kAuto;
+      else if (v == "copy")
+        spec.bind = XdpBind::kCopy;
+      else if (v == "zerocopy")
+        spec.bind = XdpBind::kZeroCopy;
+      else
+        return false;
+      return true;
   }
   return false;
 }
@@ -166,15 +179,17 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
   if (colon == std::string_view::npos)
     return invalid("--iface: expected KIND:NAME[,option=value...], like tap:sn0");
   spec.kind = std::string(s.substr(0, colon));
-  if (spec.kind != "tap" && spec.kind != "mem")
-    return invalid("--iface: unknown interface kind (expected tap:NAME or mem:NAME)");
+  if (spec.kind != "tap" && spec.kind != "mem" && spec.kind != "afxdp" && spec.kind != "afpacket")
+    return invalid(
+        "--iface: unknown interface kind (expected tap:NAME, afxdp:NAME, afpacket:NAME or "
+        "mem:NAME)");
   s.remove_prefix(colon + 1);
 
   const size_t comma = s.find(',');
   const std::string_view name = s.substr(0, comma);
   if (name.empty()) return invalid("--iface: missing interface name after the kind");
-  if (spec.kind == "tap" && name.size() > kMaxTapName)
-    return invalid("--iface: TAP interface name too long (at most 15 characters)");
+  if (spec.kind != "mem" && name.size() > kMaxTapName)
+    return invalid("--iface: interface name too long (at most 15 characters)");
   for (char c : name)
     if (!valid_name_char(c))
       return invalid("--iface: interface name may hold only letters, digits, '-', '_' and '.'");
@@ -197,7 +212,7 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
     if (!o)
       return invalid(
           "--iface: unknown option (known: queues, mac, mtu, loss, dup, reorder, corrupt, delay, "
-          "reorder_delay, seed, pcap)");
+          "reorder_delay, seed, pcap, bind)");
     bool& was_seen = seen[o - kOptions];
     if (was_seen) return invalid("--iface: an option is given twice");
     was_seen = true;

@@ -542,12 +542,14 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
     c.drop.tcp_malformed.inc();
     return;
   }
-  Checksum sum;
-  sum.add_sum(pseudo_header_sum(meta.src, meta.dst, kIpProtoTcp, static_cast<uint16_t>(total)));
-  checksum_chain(sum, *segment);
-  if (sum.finish() != 0) {
-    c.drop.tcp_bad_checksum.inc();
-    return;
+  if (!segment->l4_csum_ok) {
+    Checksum sum;
+    sum.add_sum(pseudo_header_sum(meta.src, meta.dst, kIpProtoTcp, static_cast<uint16_t>(total)));
+    checksum_chain(sum, *segment);
+    if (sum.finish() != 0) {
+      c.drop.tcp_bad_checksum.inc();
+      return;
+    }
   }
   auto opts = TcpOptions::parse(view->options());
   if (!opts) {

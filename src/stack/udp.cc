@@ -125,7 +125,8 @@ void Udp::receive(const Ipv4Meta& meta, PacketPtr datagram) {
   }
   const uint16_t length = udp->length();
   const L4Port src_port = udp->src_port(), dst_port = udp->dst_port();
-  if (udp->checksum() != 0) {  // zero: the sender computed none (RFC 768)
+  // Zero: the sender computed none (RFC 768).
+  if (udp->checksum() != 0 && !datagram->l4_csum_ok) {
     Checksum sum;
     sum.add_sum(pseudo_header_sum(meta.src, meta.dst, kIpProtoUdp, length));
     uint32_t left = length;

@@ -1,6 +1,7 @@
 """A lab for interop tests: a network namespace this test makes, the engine on
-a TAP device inside it, the Linux side of the TAP addressed, a tshark capture
-of everything on the link, and everything removed afterwards.
+a TAP device inside it (or, with device="afxdp"/"afpacket", on one end of a
+veth pair), the Linux side addressed, a tshark capture of everything on the
+link, and everything removed afterwards.
 
 Only addresses inside the namespace are ever a target. Needs root: without it
 a test exits 77, which ctest reports as skipped, loudly.
@@ -35,12 +36,16 @@ def sh(cmd, check=True, **kw):
 class Lab:
     """with Lab(binary, services=[...]) as lab: ... -- the engine at lab.engine_ip."""
 
-    def __init__(self, binary, services=(), iface_opts="", tag="t", capture=True, extra_args=()):
+    def __init__(self, binary, services=(), iface_opts="", tag="t", capture=True, extra_args=(),
+                 device="tap", queues=2):
         self.binary = binary
+        self.device = device
+        self.queues = queues  # veth: receive/transmit queues of each end (one per shard)
         self.services = list(services)
         self.iface_opts = iface_opts
         self.ns = f"sn-{tag}-{os.getpid()}"
-        self.tap = f"sn{tag}{os.getpid() % 10000}"[:15]
+        self.tap = f"sn{tag}{os.getpid() % 10000}"[:15]  # the Linux side's interface
+        self.dev = f"sx{tag}{os.getpid() % 10000}"[:15]  # veth: the engine's end
         self.linux_ip = "10.214.0.1"
         self.engine_ip = "10.214.0.2"
         self.engine_mac = "02:5e:00:00:00:02"
@@ -59,8 +64,14 @@ class Lab:
             raise OSError(ctypes.get_errno(), "setns")
         os.close(fd)
         sh("ip link set lo up")
+        engine_if = self.tap
+        if self.device != "tap":
+            q = f"numtxqueues {self.queues} numrxqueues {self.queues}"
+            sh(f"ip link add {self.dev} {q} type veth peer name {self.tap} {q}")
+            sh(f"ip link set {self.dev} up")
+            engine_if = self.dev
         args = [self.binary, "run", "--iface",
-                f"tap:{self.tap},mac={self.engine_mac}{self.iface_opts}",
+                f"{self.device}:{engine_if},mac={self.engine_mac}{self.iface_opts}",
                 "--ip", f"{self.engine_ip}/24", "--name", self.ns, "--control", self.control,
                 "--seed", "7"] + self.extra_args
         for s in self.services:

@@ -1,0 +1,50 @@
+// Opening a device; see device.h.
+#include "port/device.h"
+
+#include "port/afxdp_port.h"
+#include "port/netdev.h"
+#include "port/tap_port.h"
+
+namespace sn {
+namespace {
+
+template <typename P>
+std::vector<std::unique_ptr<Port>> as_ports(std::vector<std::unique_ptr<P>> v) {
+  std::vector<std::unique_ptr<Port>> out;
+  for (auto& p : v)
+    out.push_back(std::move(p));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::unique_ptr<Port>>> open_device(const IfaceSpec& spec,
+                                                       std::span<PacketPool* const> pools,
+                                                       Ipv4Address address,
+                                                       MacAddress fallback_mac) {
+  const auto n = static_cast<uint32_t>(pools.size());
+  if (spec.kind == "tap") {
+    const MacAddress mac = spec.mac.value_or(fallback_mac);
+    if (n == 1) {
+      auto tap = TapPort::open(spec.name, mac, spec.mtu);
+      if (!tap) return tap.error();
+      std::vector<std::unique_ptr<Port>> out;
+      out.push_back(std::move(*tap));
+      return out;
+    }
+    auto taps = TapPort::open_queues(spec.name, mac, spec.mtu, n);
+    if (!taps) return taps.error();
+    return as_ports(std::move(*taps));
+  }
+  if (spec.kind == "afxdp") {
+    auto dev = open_netdev(spec.name);
+    if (!dev) return dev.error();
+    auto ports =
+        AfXdpPort::open(*dev, pools, address, spec.mac.value_or(dev->mac), spec.mtu, spec.bind);
+    if (!ports) return ports.error();
+    return as_ports(std::move(*ports));
+  }
+  return Error{Errc::kInvalidArgument, "this kind of interface is not a device"};
+}
+
+}  // namespace sn
