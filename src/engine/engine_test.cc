@@ -160,6 +160,65 @@ TEST(UdpEchoService, AnswersClientsButNotOtherSmallServices) {
   EXPECT_EQ(server.counters().udp_tx_datagrams.get(), 1u);
 }
 
+// A reader of the source service over the in-memory wire: reads and checks
+// the pattern (byte n is n mod 256), half-closes once it has `want` bytes,
+// and closes when the service's FIN has come after what it had queued.
+struct SourceReader {
+  void attach(TcpSocket& s) {
+    sock = &s;
+    s.set_on_event([](void* a, TcpSocket&) { static_cast<SourceReader*>(a)->pump(); }, this);
+  }
+  void pump() {
+    if (closed) return;
+    std::array<std::byte, 8192> buf;
+    while (uint32_t n = sock->read(buf)) {
+      for (uint32_t i = 0; i < n; ++i)
+        if (buf[i] != static_cast<std::byte>(got + i)) ++wrong;
+      got += n;
+    }
+    if (got >= want && !shut) shut = sock->shutdown().ok();
+    if (sock->eof() || sock->state() == TcpState::kClosed) {
+      sock->close();
+      closed = true;
+    }
+  }
+  TcpSocket* sock = nullptr;
+  uint64_t want = 0, got = 0, wrong = 0;
+  bool shut = false, closed = false;
+};
+
+TEST(SourceService, WritesThePatternUntilThePeerCloses) {
+  Simulation sim;
+  SimNodeConfig a, b;
+  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
+  a.mac = *MacAddress::parse("02:00:00:00:00:01");
+  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
+  b.mac = *MacAddress::parse("02:00:00:00:00:02");
+  Stack& client = *sim.add_node(a).stack;
+  Stack& server = *sim.add_node(b).stack;
+  std::string why;
+  auto spec = parse_service_spec("source:19", &why);
+  ASSERT_TRUE(spec.ok()) << why;
+  auto source = start_service(server, *spec);
+  ASSERT_TRUE(source.ok());
+
+  SourceReader reader;
+  reader.want = 1 << 20;
+  auto c = client.tcp().connect(*Ipv4Address::parse("10.0.0.2"), L4Port(19));
+  ASSERT_TRUE(c.ok());
+  reader.attach(**c);
+  ASSERT_TRUE(sim.run_until([&] { return reader.closed; }, Duration::seconds(60)));
+  EXPECT_TRUE(reader.shut);
+  EXPECT_GE(reader.got, 1u << 20);  // and what was in flight after our FIN
+  EXPECT_EQ(reader.wrong, 0u);
+  // Both ends are gone: the service closed on our FIN, nobody was reset.
+  ASSERT_TRUE(sim.run_until_idle(Duration::seconds(300)));
+  EXPECT_EQ(server.tcp().connections(), 0u);
+  EXPECT_EQ(client.tcp().connections(), 0u);
+  EXPECT_EQ(server.counters().tcp_tx_resets.get(), 0u);
+  EXPECT_EQ(client.counters().tcp_tx_resets.get(), 0u);
+}
+
 TEST(ServiceSpec, Parses) {
   std::string why;
   auto s = parse_service_spec("udp-echo:7", &why);
@@ -170,6 +229,7 @@ TEST(ServiceSpec, Parses) {
   EXPECT_FALSE(parse_service_spec("udp-echo:0", &why).ok());
   EXPECT_FALSE(parse_service_spec("udp-echo:65536", &why).ok());
   EXPECT_FALSE(parse_service_spec("udp-echo:7x", &why).ok());
+  EXPECT_TRUE(parse_service_spec("source:19", &why).ok());
   EXPECT_FALSE(parse_service_spec("quic:443", &why).ok());
   EXPECT_NE(why.find("unknown service kind"), std::string::npos);
 }

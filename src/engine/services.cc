@@ -95,6 +95,61 @@ class TcpDiscard final : public Service {
   }
 };
 
+// Writes a fixed pattern for as long as the peer reads it (the TCP
+// counterpart of chargen, RFC 864, for bulk download measurement): byte n of
+// every stream is n mod 256. What arrives is dropped; the connection closes
+// when the peer closes or resets it. Like TcpEcho, it writes until the send
+// buffer is full and resumes on the next event.
+class TcpSource final : public Service {
+ public:
+  TcpSource() {
+    for (size_t i = 0; i < pattern_.size(); ++i)
+      pattern_[i] = static_cast<std::byte>(i);
+  }
+  void accept(TcpSocket& s) {
+    auto c = std::make_unique<Conn>();
+    c->service = this;
+    c->socket = &s;
+    Conn* raw = c.get();
+    conns_.emplace(&s, std::move(c));
+    s.set_on_event([](void* a, TcpSocket& s) { static_cast<Conn*>(a)->service->pump(s); }, raw);
+    pump(s);
+  }
+
+ private:
+  // The pattern's period (256) divides its size, so a write may start at any
+  // offset below the size and the stream stays n mod 256 across the wrap.
+  static constexpr size_t kPatternSize = 16384;
+
+  struct Conn {
+    TcpSource* service = nullptr;
+    TcpSocket* socket = nullptr;
+    uint32_t off = 0;  // where in pattern_ the next write starts
+  };
+
+  void pump(TcpSocket& s) {
+    auto it = conns_.find(&s);
+    if (it == conns_.end()) return;
+    Conn& c = *it->second;
+    std::array<std::byte, 16384> scratch;
+    while (s.read(scratch) > 0) {
+    }
+    for (;;) {
+      const uint32_t n =
+          s.write(std::span<const std::byte>(pattern_.data() + c.off, pattern_.size() - c.off));
+      if (n == 0) break;  // the send buffer is full (or closed): wait to be writable
+      c.off = static_cast<uint32_t>((c.off + n) % pattern_.size());
+    }
+    if (s.state() == TcpState::kClosed || s.eof()) {
+      s.close();  // FIN after what is queued; freed by the stack once closed
+      conns_.erase(it);
+    }
+  }
+
+  std::array<std::byte, kPatternSize> pattern_;
+  std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
+};
+
 }  // namespace
 
 Result<ServiceSpec> parse_service_spec(std::string_view text, std::string* why) {
@@ -116,9 +171,9 @@ Result<ServiceSpec> parse_service_spec(std::string_view text, std::string* why) 
     return bad("service port must be 1-65535: '" + std::string(port) + "'");
   spec.port = L4Port(static_cast<uint16_t>(v));
   if (spec.kind != "udp-echo" && spec.kind != "tcp-echo" && spec.kind != "discard" &&
-      spec.kind != "http")
+      spec.kind != "source" && spec.kind != "http")
     return bad("unknown service kind '" + spec.kind +
-               "' (known: udp-echo, tcp-echo, discard, http:PORT:DIR)");
+               "' (known: udp-echo, tcp-echo, discard, source, http:PORT:DIR)");
   if (spec.kind == "http" && spec.arg.empty()) return bad("http needs a directory: http:PORT:DIR");
   return spec;
 }
@@ -146,6 +201,14 @@ Result<std::unique_ptr<Service>> start_service(Stack& stack, const ServiceSpec& 
           TcpDiscard::on_event(nullptr, s);
         },
         nullptr);
+    if (!l) return l.error();
+    return std::unique_ptr<Service>(std::move(svc));
+  }
+  if (spec.kind == "source") {
+    auto svc = std::make_unique<TcpSource>();
+    auto l = stack.tcp().listen(
+        spec.port, 128, [](void* a, TcpSocket& s) { static_cast<TcpSource*>(a)->accept(s); },
+        svc.get());
     if (!l) return l.error();
     return std::unique_ptr<Service>(std::move(svc));
   }

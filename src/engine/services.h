@@ -1,5 +1,7 @@
 // Built-in services that run inside a shard (embedded mode): `udp-echo:PORT`,
-// `tcp-echo:PORT` and `discard:PORT`. Each is small and uses only the shard's socket API.
+// `tcp-echo:PORT`, `discard:PORT`, `source:PORT` (writes byte n mod 256 at
+// stream offset n for as long as the peer reads: bulk download) and
+// `http:PORT:DIR`. Each is small and uses only the shard's socket API.
 #pragma once
 
 #include <memory>
@@ -12,7 +14,7 @@
 namespace sn {
 
 struct ServiceSpec {
-  std::string kind;  // "udp-echo", "tcp-echo", "discard"
+  std::string kind;  // "udp-echo", "tcp-echo", "discard", "source", "http"
   L4Port port;
   std::string arg;  // kind-specific (a directory for http, later)
 };
