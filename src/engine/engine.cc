@@ -84,6 +84,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineConfig& config, std::
     return Error{Errc::kInvalidArgument, "engine"};
   };
   e->name_ = config.name;
+  e->idle_spin_ = config.idle_spin;
   e->control_path_ =
       config.control_path.empty() ? default_control_path(config.name) : config.control_path;
   uint64_t seed = config.seed;
@@ -274,6 +275,7 @@ void Engine::shard_loop(uint32_t i) {
   // The performance monitor: the time from one poll to the next is busy if
   // the first found work, else idle (sleep included).
   Instant last = steady_now();
+  Instant idle_since = last;
   bool busy = false;
   SocketModule& sockets = *io.sockets;
   while (!stop_.load(std::memory_order_acquire)) {
@@ -293,7 +295,8 @@ void Engine::shard_loop(uint32_t i) {
     work += sockets.poll();
     shard.stack().flush();
     busy = work > 0;
-    if (busy) continue;  // poll again at once
+    if (busy) idle_since = now;
+    if (busy || now - idle_since < idle_spin_) continue;  // poll again at once
     // Idle: sleep until a port has input, a ring or a host has a message,
     // the next timer is due, or stop().
     io.sleeping.store(true, std::memory_order_seq_cst);

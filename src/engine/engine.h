@@ -39,6 +39,9 @@ struct EngineConfig {
   PoolConfig pool;                 // each shard's
   host::RegionConfig host_region;  // each attached host's queues and frames (shards: ours)
   uint64_t seed = 0;               // 0: from the system's random source
+  // How long a shard with nothing to do keeps polling before it sleeps: a
+  // sleep and its wake-up cost more than a short spin, and add latency.
+  Duration idle_spin = Duration::micros(50);
 };
 
 // /run/shardnet/NAME.sock as root, else $XDG_RUNTIME_DIR or /tmp.
@@ -75,6 +78,7 @@ class Engine {
 
   std::string name_;
   std::string control_path_;
+  Duration idle_spin_;
   std::unique_ptr<MemWire> wire_;  // for mem: interfaces (one shard only)
   std::unique_ptr<ShardGroup> group_;
   std::vector<std::unique_ptr<ShardIo>> io_;  // per shard: ports, services, wakeup

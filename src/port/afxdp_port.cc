@@ -235,6 +235,11 @@ void AfXdpPort::kick() {
     counters_.tx_errors.inc();
 }
 
+Instant AfXdpPort::next_event() const {
+  const uint32_t taken = __atomic_load_n(rings_->tx.consumer, __ATOMIC_ACQUIRE);
+  return taken != rings_->tx.cached_prod ? Instant() : Instant::never();
+}
+
 size_t AfXdpPort::rx_burst(PacketPool&, std::span<PacketPtr> out, Instant) {
   reap();
   uint32_t idx = 0;
@@ -253,7 +258,7 @@ size_t AfXdpPort::rx_burst(PacketPool&, std::span<PacketPtr> out, Instant) {
   if (n) xsk_ring_cons__release(&rings_->rx, n);
   in_fill_ -= n;
   refill();
-  if (in_flight_tx_) kick();  // copy mode: what the last kick left
+  if (next_event() != Instant::never()) kick();  // copy mode: what the last kick left
   return n;
 }
 

@@ -57,6 +57,9 @@ class AfXdpPort final : public Port {
   MacAddress mac() const override { return mac_; }
   uint32_t mtu() const override { return mtu_; }
   int wait_fd() const override { return fd_; }
+  // Now, while the kernel has not taken every frame on the TX ring (copy
+  // mode sends a bounded batch per kick): the shard must not sleep on them.
+  Instant next_event() const override;
   const PortCounters& counters() const override { return counters_; }
   const AfXdpCounters& xdp_counters() const { return xdp_; }
   bool zero_copy() const { return zero_copy_; }

@@ -9,6 +9,7 @@
 
 #include "engine/control.h"
 #include "engine/engine.h"
+#include "prog/bench.h"
 #include "prog/demo.h"
 
 namespace sn {
@@ -108,15 +109,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> ifaces, ips, services;
   std::string gateway, control;
   auto* run = app.add_subcommand("run", "Run the engine until SIGINT or SIGTERM");
-  run->add_option(
-         "--iface", ifaces,
-         "tap:NAME[,mtu=N][,mac=M][,loss=P,dup=P,reorder=P,corrupt=P,delay=D,seed=S][,pcap=FILE]")
+  run->add_option("--iface", ifaces,
+                  "tap:NAME, afxdp:IFNAME[,bind=copy|zerocopy], afpacket:IFNAME or mem:NAME; then "
+                  "[,mtu=N][,mac=M][,loss=P,dup=P,reorder=P,corrupt=P,delay=D,seed=S][,pcap=FILE]")
       ->required();
   run->add_option("--ip", ips, "Our address and subnet on the matching --iface, e.g. 10.0.0.2/24")
       ->required();
   run->add_option("--gateway", gateway, "Default gateway");
   run->add_option("--service", services,
-                  "A built-in service: udp-echo:PORT, tcp-echo:PORT, discard:PORT, http:PORT:DIR");
+                  "A built-in service: udp-echo:PORT, tcp-echo:PORT, discard:PORT, source:PORT, "
+                  "http:PORT:DIR");
   run->add_option("--name", cfg.name, "Engine name (picks the default control socket)")
       ->default_val("shardnet");
   run->add_option("--control", control, "Control socket path");
@@ -133,6 +135,10 @@ int main(int argc, char** argv) {
                   "Queue depth at which a shard's UDP work (for a port served on every shard) "
                   "may go to a less loaded shard (0: never)")
       ->default_val(256);
+  uint32_t spin_us = 50;
+  run->add_option("--spin-us", spin_us,
+                  "Microseconds an idle shard keeps polling before it sleeps (0: sleep at once)")
+      ->default_val(50);
   std::string tcp_cc = "newreno";
   run->add_option("--tcp-cc", tcp_cc, "TCP congestion control for every connection")
       ->check(CLI::IsMember({"newreno", "cubic"}))
@@ -152,10 +158,19 @@ int main(int argc, char** argv) {
       "the in-memory wire otherwise)");
   demo->add_flag("--wire", demo_opts.force_wire, "Use the in-memory wire even as root");
 
+  auto* bench = app.add_subcommand(
+      "bench",
+      "Measure shardnet against Linux on this machine, same run, same load generator (root; "
+      "`shardnet bench --help` for the setup and options)");
+  bench->prefix_command();  // everything after `bench` is the benchmark's
+  bench->set_help_flag();
+
   CLI11_PARSE(app, argc, argv);
+  if (*bench) return run_bench(bench->remaining());
 
   if (*run) {
     cfg.control_path = control;
+    cfg.idle_spin = Duration::micros(spin_us);
     cfg.stack.tcp.connection.cc = *parse_congestion_algorithm(tcp_cc);  // checked by CLI11
     if (!steer.empty()) {
       auto sc = SteerConfig::parse(steer);

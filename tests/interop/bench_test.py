@@ -1,0 +1,33 @@
+"""`shardnet bench --quick` runs every workload against Linux, shardnet and
+shardnet through the host interface, and writes a JSON row for each with a
+rate and (for requests) latency percentiles. A smoke test of the instrument,
+not a speed test: the figures are printed, never judged, here."""
+import json
+import os
+import subprocess
+import tempfile
+
+import lab
+
+lab.require_root()
+binary = lab.binary_from_argv()
+c = lab.Checks()
+
+out = os.path.join(tempfile.mkdtemp(prefix="sn-bench-"), "bench.json")
+r = subprocess.run([binary, "bench", "--quick", "--json", out], capture_output=True, text=True,
+                   timeout=600)
+print(r.stderr[-3000:])
+print(r.stdout)
+c.check(r.returncode == 0, f"shardnet bench --quick exits 0 (got {r.returncode})")
+rows = json.load(open(out))["rows"] if os.path.exists(out) else []
+servers = {row["server"] for row in rows}
+c.check(servers == {"linux", "shardnet", "sn-host"}, f"every server measured: {sorted(servers)}")
+c.check(len(rows) >= 20 and all(row.get("ok") for row in rows),
+        f"{len(rows)} runs, each with results")
+rpc = [row for row in rows if row["workload"].startswith("rpc")]
+c.check(rpc and all(0 < row["p50_us"] <= row["p99_us"] <= row["p999_us"] for row in rpc),
+        "RPC rows carry ordered latency percentiles")
+bulk = [row for row in rows if row["workload"].startswith(("upload", "download"))]
+c.check(bulk and all(row["gbps"] > 0 for row in bulk), "bulk rows carry Gbit/s")
+c.check("| rpc-1 |" in r.stdout, "the table is printed")
+c.finish()
