@@ -409,6 +409,8 @@ std::string Engine::stats_text() const {
       for_each_port_counter(io.ifaces[k]->counters(), [&](const char* name, uint64_t v) {
         out += fmt::format("    {:<26} {}\n", name, v);
       });
+      for (const DeviceCounter& d : io.ifaces[k]->device_counters())
+        out += fmt::format("    {:<26} {}\n", d.name, d.counter->get());
     }
     for (FaultPort* f : io.faults) {
       out += "  faults injected\n";
@@ -447,6 +449,8 @@ std::string Engine::stats_json() const {
       out += k ? ",{" : "{";
       first = true;
       for_each_port_counter(io.ifaces[k]->counters(), field);
+      for (const DeviceCounter& d : io.ifaces[k]->device_counters())
+        field(d.name, d.counter->get());
       out += "}";
     }
     out += "],\"faults\":[";

@@ -62,6 +62,7 @@ class AfXdpPort final : public Port {
   Instant next_event() const override;
   const PortCounters& counters() const override { return counters_; }
   const AfXdpCounters& xdp_counters() const { return xdp_; }
+  std::span<const DeviceCounter> device_counters() const override { return named_; }
   bool zero_copy() const { return zero_copy_; }
 
  private:
@@ -92,6 +93,10 @@ class AfXdpPort final : public Port {
   uint32_t in_flight_tx_ = 0;  // on the TX ring, not yet completed
   PortCounters counters_;
   AfXdpCounters xdp_;
+  const DeviceCounter named_[4] = {{"xdp_fill_short", &xdp_.fill_short},
+                                   {"xdp_tx_ring_full", &xdp_.tx_ring_full},
+                                   {"xdp_tx_copied", &xdp_.tx_copied},
+                                   {"xdp_kicks", &xdp_.kicks}};
 };
 
 }  // namespace sn

@@ -64,6 +64,9 @@ class FaultPort final : public Port {
   Instant next_event() const override;
   // The inner device's counters.
   const PortCounters& counters() const override { return inner_.counters(); }
+  std::span<const DeviceCounter> device_counters() const override {
+    return inner_.device_counters();
+  }
 
   const FaultCounters& faults() const { return faults_; }
   const FaultConfig& config() const { return config_; }

@@ -39,6 +39,9 @@ class PcapPort final : public Port {
   int wait_fd() const override { return inner_.wait_fd(); }
   Instant next_event() const override { return inner_.next_event(); }
   const PortCounters& counters() const override { return inner_.counters(); }
+  std::span<const DeviceCounter> device_counters() const override {
+    return inner_.device_counters();
+  }
 
   uint64_t captured() const { return captured_; }
 

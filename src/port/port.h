@@ -26,6 +26,12 @@ struct PortCounters {
   Counter tx_oversize;   // a frame larger than the device's MTU plus headers
 };
 
+// A counter particular to one kind of device (AF_XDP's ring events, say).
+struct DeviceCounter {
+  const char* name;
+  const Counter* counter;
+};
+
 class Port {
  public:
   virtual ~Port() = default;
@@ -48,6 +54,8 @@ class Port {
   virtual Instant next_event() const { return Instant::never(); }
 
   virtual const PortCounters& counters() const = 0;
+  // The device's own counters beyond counters(); wrappers pass the inner's on.
+  virtual std::span<const DeviceCounter> device_counters() const { return {}; }
 };
 
 }  // namespace sn
