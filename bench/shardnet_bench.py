@@ -210,6 +210,48 @@ def run_all(tools, seconds, warmup, only):
     return rows
 
 
+def callgrind_rpc(tools, seconds):
+    """The engine's instructions per 64-byte RPC (8 connections): the engine
+    runs under callgrind, its counters are zeroed after a warm-up and dumped
+    after a measured run; instructions over requests completed in between.
+    User space only (the kernel's AF_XDP copies are not counted), and the
+    engine sleeps when idle (--spin-us 0) so that spinning is not counted."""
+    out = f"/tmp/shardnet-bench-{os.getpid()}.callgrind"
+    p = subprocess.Popen(
+        f"exec ip netns exec {SRV} taskset -c 0 valgrind --tool=callgrind --callgrind-out-file={out} "
+        f"{tools.shardnet} run --iface afxdp:{SRV_IF} --ip {SRV_IP}/24 --shards 1 --spin-us 0 "
+        f"--control {CONTROL} --seed 1 --service tcp-echo:7", shell=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(CONTROL) or p.poll() is not None, 60, "the engine")
+        sh(f"ip -n {CLI} neigh flush dev {CLI_IF}", check=False)
+        loadgen(tools, "rpc", 7, 8, 1, 0.5)
+        # ip netns exec, taskset and valgrind each exec the next: one pid.
+        sh(f"callgrind_control -z {p.pid}")
+        r = loadgen(tools, "rpc", 7, 8, seconds, 0)
+        sh(f"callgrind_control -d {p.pid}")
+        total = 0
+        dump = out + ".1"
+        wait_for(lambda: os.path.exists(dump) and "totals:" in open(dump).read(), 30, "the dump")
+        for line in open(dump):
+            if line.startswith("summary:"):
+                total += int(line.split()[1])
+        return {"instructions": total, "requests": r.get("ops", 0),
+                "per_request": total / r["ops"] if r.get("ops") else 0}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        for f in os.listdir("/tmp"):
+            if f.startswith(os.path.basename(out)):
+                os.unlink(os.path.join("/tmp", f))
+        if os.path.exists(CONTROL):
+            os.unlink(CONTROL)
+
+
 def table(rows):
     by = {(r["workload"], r["server"]): r for r in rows}
     lines = ["| workload | figure | linux | shardnet | ratio | sn-host | ratio |",
@@ -272,6 +314,8 @@ def main():
     ap.add_argument("--only", action="append", help="workloads starting with this (repeatable)")
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--plot", help="draw the ratios into this PNG")
+    ap.add_argument("--no-callgrind", action="store_true",
+                    help="skip counting the engine's instructions per request")
     tools = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("shardnet bench: needs root (network namespaces, veth, AF_XDP)")
@@ -281,14 +325,21 @@ def main():
     log(f"shardnet bench: veth setup, server on CPU 0, client on CPU {ncpu - 1}, "
         f"{tools.seconds:g} s per run after {tools.warmup:g} s warm-up")
     started = time.time()
+    cg = None
     with Veth():
         rows = run_all(tools, tools.seconds, tools.warmup, tools.only)
+        if not tools.no_callgrind and sh("command -v valgrind", check=False).returncode == 0:
+            cg = callgrind_rpc(tools, min(tools.seconds, 3))
     print(table(rows))
+    if cg:
+        print(f"\nshardnet server, callgrind: {cg['per_request']:,.0f} instructions per 64-byte RPC "
+              f"({cg['instructions']:,} over {cg['requests']:,} requests on 8 connections; user "
+              "space only, AF_XDP copy mode)")
     print(f"\n{len(rows)} runs in {time.time() - started:.0f} s. How: see `shardnet bench --help`.")
     if tools.json:
         with open(tools.json, "w") as f:
             json.dump({"machine": {"cpus": ncpu, "kernel": os.uname().release},
-                       "seconds": tools.seconds, "rows": rows}, f, indent=1)
+                       "seconds": tools.seconds, "rows": rows, "callgrind": cg}, f, indent=1)
     if tools.plot:
         plot(rows, tools.plot)
     return 0 if all(r.get("ok") for r in rows) else 1
