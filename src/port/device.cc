@@ -1,6 +1,7 @@
 // Opening a device; see device.h.
 #include "port/device.h"
 
+#include "port/afpacket_port.h"
 #include "port/afxdp_port.h"
 #include "port/netdev.h"
 #include "port/tap_port.h"
@@ -41,6 +42,13 @@ Result<std::vector<std::unique_ptr<Port>>> open_device(const IfaceSpec& spec,
     if (!dev) return dev.error();
     auto ports =
         AfXdpPort::open(*dev, pools, address, spec.mac.value_or(dev->mac), spec.mtu, spec.bind);
+    if (!ports) return ports.error();
+    return as_ports(std::move(*ports));
+  }
+  if (spec.kind == "afpacket") {
+    auto dev = open_netdev(spec.name);
+    if (!dev) return dev.error();
+    auto ports = AfPacketPort::open(*dev, n, spec.mac.value_or(dev->mac), spec.mtu);
     if (!ports) return ports.error();
     return as_ports(std::move(*ports));
   }
