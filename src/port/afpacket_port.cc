@@ -20,8 +20,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "port/gso_split.h"
 #include "wire/bytes.h"
-#include "wire/checksum.h"
 
 namespace sn {
 namespace {
@@ -81,22 +81,10 @@ uint32_t put_link_header(std::byte* to, std::span<const std::byte> frame, const 
   return at + 2;
 }
 
-// The IPv4 and TCP header lengths of a frame that is one unfragmented TCP
-// segment in IPv4, or {0, 0}.
-struct TcpHeaders {
-  uint32_t ihl = 0, thl = 0;
-};
-TcpHeaders tcp_headers(std::span<const std::byte> frame) {
-  if (frame.size() < kEthHeader + 40 || load16(frame.data() + 12) != ETH_P_IP) return {};
-  const std::byte* ip = frame.data() + kEthHeader;
-  const uint32_t ihl = (load8(ip) & 0x0f) * 4u;
-  const uint32_t total = load16(ip + 2);
-  if ((load8(ip) >> 4) != 4 || ihl < 20 || load8(ip + 9) != 6 || (load16(ip + 6) & 0x3fff) != 0 ||
-      total > frame.size() - kEthHeader || total < ihl + 20)
-    return {};
-  const uint32_t thl = (load8(ip + ihl + 12) >> 4) * 4u;
-  if (thl < 20 || ihl + thl > total) return {};
-  return {ihl, thl};
+// True if `frame` is Ethernet II carrying one unfragmented IPv4 TCP segment.
+bool is_tcp_ipv4(std::span<const std::byte> frame) {
+  return frame.size() >= kEthHeader && load16(frame.data() + 12) == ETH_P_IP &&
+         tcp_ipv4_shape(frame.subspan(kEthHeader)).has_value();
 }
 
 }  // namespace
@@ -306,7 +294,7 @@ bool AfPacketPort::take(const tpacket3_hdr& h, PacketPool& pool, std::span<Packe
   // A frame checked in hardware, or from a sender on this host whose
   // checksum the device would have completed: the engine vouches for it.
   const bool csum_ok = h.tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID);
-  if (len > mtu_ + kMaxLinkHeader && csum_ok && tcp_headers(frame).ihl != 0)
+  if (len > mtu_ + kMaxLinkHeader && csum_ok && is_tcp_ipv4(frame))
     return resegment(h, frame, pool, out, n);
   PacketPtr p = pool.alloc();
   if (!p) {
@@ -330,60 +318,32 @@ bool AfPacketPort::take(const tpacket3_hdr& h, PacketPool& pool, std::span<Packe
 
 // A TCP super-frame: a TSO/GSO segment from a sender on this host that a
 // virtual device passed on whole, or segments the NIC merged (GRO, LRO).
-// Split at the engine's MTU the way the kernel's GSO would have
-// (tcp_gso_segment(), RFC 9293 §3.7.1 for the segment sizes): each piece
-// copies the IP and TCP headers, with its own total length, IP ID and header
-// checksum, sequence number, CWR on the first only, FIN and PSH on the last
-// only, and a partial checksum (the pseudo-header sum) the engine vouches for.
+// Split at the engine's MTU (gso_split.h), the ring's 802.1Q tag put back
+// in front of each segment.
 bool AfPacketPort::resegment(const tpacket3_hdr& h, std::span<const std::byte> frame,
                              PacketPool& pool, std::span<PacketPtr> out, size_t& n) {
-  const TcpHeaders t = tcp_headers(frame);
-  const std::byte* ip = frame.data() + kEthHeader;
-  const uint32_t hdrs = t.ihl + t.thl;
-  const uint32_t payload = load16(ip + 2) - hdrs;
-  if (hdrs >= mtu_) {
-    af_.rx_oversize.inc();
-    counters_.rx_errors.inc();
-    return true;
-  }
-  const uint32_t mss = mtu_ - hdrs;
-  const Ipv4Address src = Ipv4Address::load(ip + 12), dst = Ipv4Address::load(ip + 16);
   std::byte link_header[18];
   const uint32_t link = put_link_header(link_header, frame, h);
-  while (split_done_ < payload) {
-    if (n == out.size()) return false;
-    PacketPtr p = pool.alloc();
-    if (!p) {
-      counters_.rx_no_buffer.inc();
+  const GsoSplitResult r = gso_split({link_header, link}, frame.subspan(kEthHeader), mtu_,
+                                     /*mss=*/0, pool, out, n, split_done_);
+  counters_.rx_frames.inc(r.segments);
+  counters_.rx_bytes.inc(r.bytes);
+  switch (r.status) {
+    case GsoStatus::kDone:
+      split_done_ = 0;
+      af_.resegmented.inc();
+      return true;
+    case GsoStatus::kOutFull:
       return false;
-    }
-    const uint32_t len = std::min(mss, payload - split_done_);
-    const bool first = split_done_ == 0, last = split_done_ + len == payload;
-    std::byte* to = p->append(link + hdrs + len);
-    std::memcpy(to, link_header, link);
-    std::byte* seg = to + link;
-    std::memcpy(seg, ip, hdrs);
-    std::memcpy(seg + hdrs, ip + hdrs + split_done_, len);
-    store16(seg + 2, static_cast<uint16_t>(hdrs + len));                          // total length
-    store16(seg + 4, static_cast<uint16_t>(load16(ip + 4) + split_done_ / mss));  // identification
-    store16(seg + 10, 0);
-    store16(seg + 10, Checksum().add({seg, t.ihl}).finish());
-    std::byte* tcp = seg + t.ihl;
-    store32(tcp + 4, load32(ip + t.ihl + 4) + split_done_);  // sequence number
-    uint8_t flags = load8(tcp + 13);
-    if (!last) flags &= static_cast<uint8_t>(~0x09);   // FIN, PSH
-    if (!first) flags &= static_cast<uint8_t>(~0x80);  // CWR
-    store8(tcp + 13, flags);
-    store16(tcp + 16, static_cast<uint16_t>(fold_sum(
-                          pseudo_header_sum(src, dst, 6, static_cast<uint16_t>(t.thl + len)))));
-    p->l4_csum_ok = true;
-    counters_.rx_frames.inc();
-    counters_.rx_bytes.inc(link + hdrs + len);
-    out[n++] = std::move(p);
-    split_done_ += len;
+    case GsoStatus::kNoBuffer:
+      counters_.rx_no_buffer.inc();  // the rest of the frame stays in the ring
+      return false;
+    case GsoStatus::kRefused:
+      break;
   }
   split_done_ = 0;
-  af_.resegmented.inc();
+  af_.rx_oversize.inc();
+  counters_.rx_errors.inc();
   return true;
 }
 

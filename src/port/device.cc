@@ -4,6 +4,7 @@
 #include "port/afpacket_port.h"
 #include "port/afxdp_port.h"
 #include "port/netdev.h"
+#include "port/shm_port.h"
 #include "port/tap_port.h"
 
 namespace sn {
@@ -27,13 +28,13 @@ Result<std::vector<std::unique_ptr<Port>>> open_device(const IfaceSpec& spec,
   if (spec.kind == "tap") {
     const MacAddress mac = spec.mac.value_or(fallback_mac);
     if (n == 1) {
-      auto tap = TapPort::open(spec.name, mac, spec.mtu);
+      auto tap = TapPort::open(spec.name, mac, spec.mtu, 1, 0, spec.offload);
       if (!tap) return tap.error();
       std::vector<std::unique_ptr<Port>> out;
       out.push_back(std::move(*tap));
       return out;
     }
-    auto taps = TapPort::open_queues(spec.name, mac, spec.mtu, n);
+    auto taps = TapPort::open_queues(spec.name, mac, spec.mtu, n, spec.offload);
     if (!taps) return taps.error();
     return as_ports(std::move(*taps));
   }
@@ -49,6 +50,11 @@ Result<std::vector<std::unique_ptr<Port>>> open_device(const IfaceSpec& spec,
     auto dev = open_netdev(spec.name);
     if (!dev) return dev.error();
     auto ports = AfPacketPort::open(*dev, n, spec.mac.value_or(dev->mac), spec.mtu);
+    if (!ports) return ports.error();
+    return as_ports(std::move(*ports));
+  }
+  if (spec.kind == "shm") {
+    auto ports = ShmPort::open(spec.name, n, spec.mac.value_or(fallback_mac), spec.mtu);
     if (!ports) return ports.error();
     return as_ports(std::move(*ports));
   }

@@ -51,7 +51,8 @@ enum class Opt {
   kReorderDelay,
   kSeed,
   kPcap,
-  kBind
+  kBind,
+  kOffload
 };
 
 struct OptInfo {
@@ -75,6 +76,7 @@ constexpr OptInfo kOptions[] = {
     {"seed", Opt::kSeed, "--iface: seed must be a whole number below 2^64"},
     {"pcap", Opt::kPcap, "--iface: pcap needs a file path (pcap=PATH)"},
     {"bind", Opt::kBind, "--iface: bind must be auto, copy or zerocopy (AF_XDP only)"},
+    {"offload", Opt::kOffload, "--iface: offload must be 0 or 1 (TAP only)"},
 };
 
 const OptInfo* find_option(std::string_view key) {
@@ -145,6 +147,10 @@ bool apply(IfaceSpec& spec, Opt opt, std::string_view v) {
       else
         return false;
       return true;
+    case Opt::kOffload:
+      if (spec.kind != "tap" || (v != "0" && v != "1")) return false;
+      spec.offload = v == "1";
+      return true;
   }
   return false;
 }
@@ -179,10 +185,11 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
   if (colon == std::string_view::npos)
     return invalid("--iface: expected KIND:NAME[,option=value...], like tap:sn0");
   spec.kind = std::string(s.substr(0, colon));
-  if (spec.kind != "tap" && spec.kind != "mem" && spec.kind != "afxdp" && spec.kind != "afpacket")
+  if (spec.kind != "tap" && spec.kind != "mem" && spec.kind != "afxdp" && spec.kind != "afpacket" &&
+      spec.kind != "shm")
     return invalid(
-        "--iface: unknown interface kind (expected tap:NAME, afxdp:NAME, afpacket:NAME or "
-        "mem:NAME)");
+        "--iface: unknown interface kind (expected tap:NAME, afxdp:NAME, afpacket:NAME, "
+        "shm:NAME or mem:NAME)");
   s.remove_prefix(colon + 1);
 
   const size_t comma = s.find(',');
@@ -212,7 +219,7 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
     if (!o)
       return invalid(
           "--iface: unknown option (known: queues, mac, mtu, loss, dup, reorder, corrupt, delay, "
-          "reorder_delay, seed, pcap, bind)");
+          "reorder_delay, seed, pcap, bind, offload)");
     bool& was_seen = seen[o - kOptions];
     if (was_seen) return invalid("--iface: an option is given twice");
     was_seen = true;

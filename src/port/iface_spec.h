@@ -1,13 +1,21 @@
 // The `--iface` argument: which port to open and how to wrap it.
 //
-//   tap:NAME[,queues=N][,mac=02:..][,mtu=N][,loss=P][,dup=P][,reorder=P]
-//       [,corrupt=P][,delay=5ms][,reorder_delay=2ms][,seed=S][,pcap=PATH]
+//   tap:NAME[,queues=N][,mac=02:..][,mtu=N][,offload=0|1][,loss=P][,dup=P]
+//       [,reorder=P][,corrupt=P][,delay=5ms][,reorder_delay=2ms][,seed=S][,pcap=PATH]
 //   afxdp:IFNAME[,bind=auto|copy|zerocopy][,same options]
 //   afpacket:IFNAME[,same options]
+//   shm:NAME[,same options]
 //   mem:NAME[,same options]
 //
 // tap: makes its own device; afxdp: and afpacket: take an existing interface
-// (a veth end, a NIC) whose kernel side keeps what is not the engine's.
+// (a veth end, a NIC) whose kernel side keeps what is not the engine's. shm:
+// joins two engines on one machine through shared memory
+// (/dev/shm/shardnet-port-NAME): the first to start makes it, the second
+// joins; both need the same --shards and mtu.
+//
+// offload=1 (the default) lets the kernel hand a TAP port TCP frames of up
+// to 64 KiB with the checksum left to the device (virtio-net header), where
+// the kernel supports it; offload=0 has it segment and checksum every frame.
 //
 // Probabilities are in [0, 1]; durations take an ns, us, ms or s suffix.
 #pragma once
@@ -26,7 +34,7 @@ namespace sn {
 enum class XdpBind { kAuto, kCopy, kZeroCopy };  // auto: zero-copy where the driver can
 
 struct IfaceSpec {
-  std::string kind;  // "tap", "afxdp", "afpacket" or "mem"
+  std::string kind;  // "tap", "afxdp", "afpacket", "shm" or "mem"
   std::string name;
   uint32_t queues = 1;
   std::optional<MacAddress> mac;  // the engine's MAC; chosen by the caller when absent
@@ -34,6 +42,7 @@ struct IfaceSpec {
   FaultConfig fault;
   std::string pcap_path;          // empty: no capture
   XdpBind bind = XdpBind::kAuto;  // afxdp: the XDP socket's bind mode
+  bool offload = true;            // tap: TSO and checksum offload (virtio-net header)
 };
 
 // Parses an --iface value. On bad input the Error's message names the problem.

@@ -52,6 +52,38 @@ TEST(IfaceSpecTest, MemTakesTheSameOptions) {
   EXPECT_EQ(r->fault.seed, 9u);
 }
 
+TEST(IfaceSpecTest, TapOffloadIsOnUnlessTurnedOff) {
+  auto on = parse_iface_spec("tap:sn0");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->offload);
+  auto off = parse_iface_spec("tap:sn0,offload=0,mtu=1400");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->offload);
+  EXPECT_EQ(off->mtu, 1400u);
+  auto again = parse_iface_spec("tap:sn0,offload=1");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->offload);
+  for (const char* bad : {"tap:sn0,offload=2", "tap:sn0,offload=on",
+                          "tap:sn0,offload=", "afpacket:eth0,offload=0", "mem:w,offload=1"}) {
+    auto r = parse_iface_spec(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(std::string(r.error().message).find("offload must be 0 or 1"), std::string::npos)
+        << bad << ": " << r.error().message;
+  }
+}
+
+TEST(IfaceSpecTest, ShmTakesTheSameOptions) {
+  auto r = parse_iface_spec("shm:pair-1,mac=02:00:00:00:00:07,mtu=9000,pcap=/tmp/s.pcap");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->kind, "shm");
+  EXPECT_EQ(r->name, "pair-1");
+  ASSERT_TRUE(r->mac.has_value());
+  EXPECT_EQ(r->mtu, 9000u);
+  EXPECT_EQ(r->pcap_path, "/tmp/s.pcap");
+  EXPECT_FALSE(parse_iface_spec("shm:abcdefghijklmnop").ok());  // 15 characters at most
+  EXPECT_FALSE(parse_iface_spec("shm:a,bind=copy").ok());       // AF_XDP only
+}
+
 TEST(IfaceSpecTest, Durations) {
   EXPECT_EQ(parse_duration("0ns"), Duration{});
   EXPECT_EQ(parse_duration("7ns"), Duration::nanos(7));

@@ -35,7 +35,7 @@ int run_bench(const std::vector<std::string>& args) {
   // Debian's Python first: the one scripts/setup installs matplotlib for.
   const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   std::vector<std::string> argv = {
-      python,        locate(dir, "shardnet_bench.py", SN_BENCH_SCRIPT),
+      python,           locate(dir, "shardnet_bench.py", SN_BENCH_SCRIPT),
       "--shardnet",     ec ? std::string("shardnet") : self.string(),
       "--loadgen",      locate(dir, "sn-loadgen", SN_LOADGEN),
       "--linux-server", locate(dir, "sn-linux-server", SN_LINUX_SERVER),

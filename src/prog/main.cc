@@ -110,8 +110,9 @@ int main(int argc, char** argv) {
   std::string gateway, control;
   auto* run = app.add_subcommand("run", "Run the engine until SIGINT or SIGTERM");
   run->add_option("--iface", ifaces,
-                  "tap:NAME, afxdp:IFNAME[,bind=copy|zerocopy], afpacket:IFNAME or mem:NAME; then "
-                  "[,mtu=N][,mac=M][,loss=P,dup=P,reorder=P,corrupt=P,delay=D,seed=S][,pcap=FILE]")
+                  "tap:NAME[,offload=0|1], afxdp:IFNAME[,bind=copy|zerocopy], afpacket:IFNAME, "
+                  "shm:NAME (two engines) or mem:NAME; then [,mtu=N][,mac=M]"
+                  "[,loss=P,dup=P,reorder=P,corrupt=P,delay=D,seed=S][,pcap=FILE]")
       ->required();
   run->add_option("--ip", ips, "Our address and subnet on the matching --iface, e.g. 10.0.0.2/24")
       ->required();
