@@ -24,7 +24,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -36,7 +35,11 @@
 #include <string>
 #include <vector>
 
+#include "histogram.h"
+
 namespace {
+
+using sn::bench::Histogram;
 
 volatile std::sig_atomic_t g_stop = 0;  // SIGINT or SIGTERM: end the window now
 
@@ -64,53 +67,6 @@ constexpr size_t kChunk = 65536;           // bulk writes and every read
 constexpr Nanos kRetryPause = 10'000'000;  // before a failed connection tries again
 constexpr int kMaxDiagnostics = 10;        // error messages printed, then only counted
 constexpr int kBurst = 16;                 // bulk reads or writes per event
-
-// Latencies in nanoseconds, log-linear like HdrHistogram: exact below 128 ns,
-// then 128 buckets per power of two (under 0.8% apart) up to 2^35 ns (34 s).
-// Fixed size: recording never allocates.
-class Histogram {
- public:
-  void record(Nanos v) {
-    ++counts_[index(static_cast<uint64_t>(std::max<Nanos>(v, 0)))];
-    ++total_;
-  }
-  uint64_t total() const { return total_; }
-  // The value at quantile q (0..1), in microseconds: its bucket's midpoint.
-  double quantile_us(double q) const {
-    if (total_ == 0) return 0;
-    const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(q * total_ + 0.999999));
-    uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return midpoint(i) / 1000.0;
-    }
-    return midpoint(kBuckets - 1) / 1000.0;
-  }
-
- private:
-  static constexpr int kSubBits = 7;  // 128 buckets per power of two
-  static constexpr uint64_t kSub = uint64_t{1} << kSubBits;
-  static constexpr int kMaxExp = 35;
-  static constexpr size_t kBuckets = kSub * (kMaxExp - kSubBits + 1);
-
-  static size_t index(uint64_t v) {
-    if (v < kSub) return v;
-    const int e = std::min(static_cast<int>(std::bit_width(v)) - 1, kMaxExp - 1);
-    if (e == kMaxExp - 1 && v >= (uint64_t{1} << kMaxExp)) return kBuckets - 1;
-    const uint64_t sub = (v >> (e - kSubBits)) & (kSub - 1);
-    return kSub * (e - kSubBits + 1) + sub;
-  }
-  static double midpoint(size_t i) {
-    if (i < kSub) return static_cast<double>(i);
-    const int e = static_cast<int>(i / kSub) + kSubBits - 1;
-    const uint64_t sub = i % kSub;
-    const uint64_t low = (kSub + sub) << (e - kSubBits);
-    return static_cast<double>(low) + static_cast<double>(uint64_t{1} << (e - kSubBits)) / 2;
-  }
-
-  std::array<uint64_t, kBuckets> counts_{};
-  uint64_t total_ = 0;
-};
 
 // One connection slot. In rpc and short it keeps the issue times of the
 // requests in flight (a ring of `depth`), the request bytes not yet written

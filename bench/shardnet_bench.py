@@ -2,9 +2,7 @@
 on the same machine, with the same load generator and the same pinning.
 
 Setup "veth": two network namespaces this script makes (and removes) joined by
-a veth pair. The server's namespace holds one end; the client's holds the
-other, with sn-loadgen (Linux sockets, epoll, one thread) pinned to the last
-CPU. Servers, each pinned to CPU 0 (one server core):
+a veth pair. Servers run in one, pinned to CPU 0 (one server core):
   linux     sn-linux-server: epoll, one SO_REUSEPORT listener per thread, one
             thread; the kernel's address on the veth end.
   shardnet  the engine, one shard, AF_XDP on the veth end (copy mode: veth has
@@ -12,14 +10,29 @@ CPU. Servers, each pinned to CPU 0 (one server core):
   sn-host   the engine as above, with the echo served by sn-echo-server, a
             separate process on the same core, through the host interface
             (shared-memory queues, libshardnet).
-Figures: rate = completed requests (or connections) in the measured window /
-its length, after a warm-up; latency percentiles from the load generator's
-histogram (send to full response, or connect() to full response); bulk Gbit/s
-from the bytes the client moved; CPU = the server's (and the client's) CPU
-time over the wall time (for Linux only the server process: its softirq work
-on other contexts is not counted; the engine's busy time is its shard's).
+Load generators run in the other namespace, pinned to the last CPU, each
+against every server it is compared on:
+  sn-loadgen        Linux sockets, epoll, one thread.
+  sn-stack-loadgen  the same workloads on a shardnet stack of its own, on
+                    AF_XDP on the client's veth end: it costs less per request
+                    than Linux sockets, so the server is what limits.
+Setup "one machine, no wire": sn-linux-server and sn-loadgen over the loopback
+interface, against two engines joined by the shared-memory port (shm:), the
+server engine on CPU 0 and sn-stack-loadgen on the last CPU.
 
-Run as root: `shardnet bench [--quick] [--json FILE] [--plot FILE.png]`.
+Workloads: RPC, 64-byte requests and responses on 1, 32 and 1024 persistent
+connections; short connections (connect, 64-byte request, response, close; 32
+at a time); bulk upload to discard and download from source on 1 and 8
+connections. Figures: rate = requests (or connections) completed in the
+measured window / its length, after a warm-up; latency percentiles from the
+load generator's histogram (send to full response, or connect() to full
+response); Gbit/s from the bytes the client moved; CPU = the server's (and the
+client's) CPU time over the wall time (for Linux only the server process: its
+softirq work on other contexts is not counted; the engine's is its shard's
+busy time). Then the engine runs under callgrind for its instructions per RPC.
+
+Run as root: `shardnet bench [--quick] [--only WORKLOAD] [--json FILE]
+[--plot FILE.png]`.
 """
 import argparse
 import json
@@ -90,29 +103,45 @@ def wait_for(pred, seconds, what):
         time.sleep(0.05)
 
 
+SHM_NAME = "snbench"
+# The shm link is an engine-to-engine link of our own: jumbo frames (Linux's
+# loopback has a 64 KiB MTU), so both ends take 9472-byte packet buffers.
+SHM_IFACE = f"shm:{SHM_NAME},mtu=9000"
+SHM_BUFFERS = "--buffer-size 9472"
+SHM_SRV_IP, SHM_CLI_IP = "10.92.0.1", "10.92.0.2"
+STACK_CLI_IP = "10.90.0.3"  # the shardnet load generator's address on the client's veth end
+
+
 class Server:
-    """A server under test, started in the server namespace on CPU 0."""
+    """A server under test, started in the server namespace on CPU 0.
+    kind: linux (epoll, kernel address on the veth end), shardnet (the engine
+    on AF_XDP there), sn-host (the engine, echo by a host process), loopback
+    (the Linux server on the namespace's 127.0.0.1), shm (the engine on the
+    shared-memory port, for a second engine to join)."""
 
     def __init__(self, kind, tools):
         self.kind = kind
         self.tools = tools
         self.procs = []
+        self.ip = {"loopback": "127.0.0.1", "shm": SHM_SRV_IP}.get(kind, SRV_IP)
 
     def __enter__(self):
         t = self.tools
         pin = f"ip netns exec {SRV} taskset -c 0"
-        if self.kind == "linux":
-            sh(f"ip -n {SRV} addr add {SRV_IP}/24 dev {SRV_IF}")
-            p = subprocess.Popen(f"exec {pin} {t.linux_server} --threads 1 --cpus 0", shell=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self.kind in ("linux", "loopback"):
+            if self.kind == "linux":
+                sh(f"ip -n {SRV} addr add {SRV_IP}/24 dev {SRV_IF}")
+            p = subprocess.Popen(f"exec {pin} {t.linux_server} --threads 1 --cpus 0 --addr {self.ip}",
+                                 shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             self.procs.append(p)
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("sn-linux-server did not start: " + p.stderr.read())
         else:
             services = "--service discard:9 --service source:19"
-            services += " --service tcp-echo:7" if self.kind == "shardnet" else ""
+            services += "" if self.kind == "sn-host" else " --service tcp-echo:7"
+            iface = f"{SHM_IFACE} {SHM_BUFFERS}" if self.kind == "shm" else f"afxdp:{SRV_IF}"
             p = subprocess.Popen(
-                f"exec {pin} {t.shardnet} run --iface afxdp:{SRV_IF} --ip {SRV_IP}/24 --shards 1 "
+                f"exec {pin} {t.shardnet} run --iface {iface} --ip {self.ip}/24 --shards 1 "
                 f"--control {CONTROL} --seed 1 {services}", shell=True,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.procs.append(p)
@@ -130,7 +159,7 @@ class Server:
         return self
 
     def cpu(self):
-        if self.kind == "linux":
+        if self.kind in ("linux", "loopback"):
             return cpu_of(self.procs[0].pid)
         busy = 0.0
         try:
@@ -156,11 +185,21 @@ class Server:
         return False
 
 
-def loadgen(tools, mode, port, conns, seconds, warmup, depth=1):
+def loadgen(tools, mode, port, conns, seconds, warmup, client="kernel", server_ip=SRV_IP):
+    """One load generator run, pinned to the last CPU. client: kernel
+    (sn-loadgen, Linux sockets, in the client namespace), stack (sn-stack-
+    loadgen, a shardnet stack on AF_XDP on the client's veth end), shm (the
+    same on the shared-memory port), loopback (sn-loadgen in the server's
+    namespace)."""
     cpu = os.sysconf("SC_NPROCESSORS_ONLN") - 1
-    cmd = (f"ip netns exec {CLI} taskset -c {cpu} {tools.loadgen} --mode {mode} --server {SRV_IP} "
-           f"--port {port} --conns {conns} --size 64 --duration {seconds} --warmup {warmup} "
-           f"--depth {depth}")
+    ns = SRV if client == "loopback" else CLI
+    prog = tools.loadgen
+    if client == "stack":
+        prog = f"{tools.stack_loadgen} --iface afxdp:{CLI_IF} --ip {STACK_CLI_IP}/24"
+    elif client == "shm":
+        prog = f"{tools.stack_loadgen} --iface {SHM_IFACE} {SHM_BUFFERS} --ip {SHM_CLI_IP}/24"
+    cmd = (f"ip netns exec {ns} taskset -c {cpu} {prog} --mode {mode} --server {server_ip} "
+           f"--port {port} --conns {conns} --size 64 --duration {seconds} --warmup {warmup}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, shell=True, text=True, capture_output=True,
                        timeout=seconds + warmup + 60)
@@ -170,7 +209,7 @@ def loadgen(tools, mode, port, conns, seconds, warmup, depth=1):
         out = json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         out = {"ok": False, "rate": 0, "gbps": 0, "errors": -1}
-        log(f"    loadgen failed: {r.stderr.strip()[-300:]}")
+        log(f"    load generator failed: {r.stderr.strip()[-300:]}")
     out["client_cpu"] = client_cpu / (seconds + warmup)
     return out
 
@@ -186,12 +225,27 @@ WORKLOADS = [
     ("download-1", "download", 19, 1),
     ("download-8", "download", 19, 8),
 ]
-SERVERS = ["linux", "shardnet", "sn-host"]
+
+# (server, client): every server against the kernel load generator on veth;
+# the Linux server and the engine also against the shardnet load generator
+# (cheaper per request than Linux sockets, so the server is what limits);
+# Linux loopback against two engines joined by the shared-memory port.
+COMBOS = [
+    ("linux", "kernel"),
+    ("shardnet", "kernel"),
+    ("sn-host", "kernel"),
+    ("linux", "stack"),
+    ("shardnet", "stack"),
+    ("loopback", "loopback"),
+    ("shm", "shm"),
+]
 
 
 def run_all(tools, seconds, warmup, only):
     rows = []
-    for server in SERVERS:
+    for server, client in COMBOS:
+        if client in ("stack", "shm") and not tools.stack_loadgen:
+            continue
         with Server(server, tools) as s:
             for name, mode, port, conns in WORKLOADS:
                 if only and not any(name.startswith(o) for o in only):
@@ -199,11 +253,11 @@ def run_all(tools, seconds, warmup, only):
                 if server == "sn-host" and mode not in ("rpc", "short"):
                     continue  # the host example serves echo only
                 c0, t0 = s.cpu(), time.time()
-                r = loadgen(tools, mode, port, conns, seconds, warmup)
+                r = loadgen(tools, mode, port, conns, seconds, warmup, client, s.ip)
                 r["server_cpu"] = (s.cpu() - c0) / (time.time() - t0)
-                r.update(setup="veth", server=server, workload=name)
+                r.update(server=server, client=client, workload=name)
                 rows.append(r)
-                log(f"  {server:9} {name:11} rate {r.get('rate', 0):>12,.0f}/s  "
+                log(f"  {server:8} {client:8} {name:11} {r.get('rate', 0):>10,.0f}/s  "
                     f"p99 {r.get('p99_us', 0):>8.1f} us  {r.get('gbps', 0):6.2f} Gbit/s  "
                     f"server cpu {r['server_cpu']:.2f}  client cpu {r['client_cpu']:.2f}"
                     f"{'' if r.get('ok') else '  (FAILED)'}")
@@ -252,50 +306,70 @@ def callgrind_rpc(tools, seconds):
             os.unlink(CONTROL)
 
 
+SECTIONS = [
+    # title, baseline (server, client), compared [(label, server, client)]
+    ("veth, Linux-socket load generator (sn-loadgen)", ("linux", "kernel"),
+     [("shardnet", "shardnet", "kernel"), ("sn-host", "sn-host", "kernel")]),
+    ("veth, shardnet load generator (sn-stack-loadgen, AF_XDP)", ("linux", "stack"),
+     [("shardnet", "shardnet", "stack")]),
+    ("one machine, no wire: Linux loopback against two engines over the shm port",
+     ("loopback", "loopback"), [("shm", "shm", "shm")]),
+]
+
+
 def table(rows):
-    by = {(r["workload"], r["server"]): r for r in rows}
-    lines = ["| workload | figure | linux | shardnet | ratio | sn-host | ratio |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for name, mode, _, _ in WORKLOADS:
-        lx = by.get((name, "linux"))
-        if not lx:
-            continue
-        bulk = mode in ("upload", "download")
-        figs = [("Gbit/s", "gbps", "{:.2f}")] if bulk else \
-            [("per second", "rate", "{:,.0f}"), ("p50 us", "p50_us", "{:.1f}"),
-             ("p99 us", "p99_us", "{:.1f}"), ("p99.9 us", "p999_us", "{:.1f}")]
-        for label, key, fmt in figs:
-            cells = [fmt.format(lx.get(key, 0))]
-            for server in ("shardnet", "sn-host"):
-                r = by.get((name, server))
-                if r is None:
-                    cells += ["", ""]
-                    continue
-                v, base = r.get(key, 0), lx.get(key, 0)
-                cells += [fmt.format(v), f"{v / base:.2f}x" if base else "-"]
-            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    by = {(r["workload"], r["server"], r["client"]): r for r in rows}
+    out = []
+    for title, base, compared in SECTIONS:
+        lines = [f"{title}:", "",
+                 "| workload | figure | " + base[0] + " | " +
+                 " | ".join(f"{label} | ratio" for label, _, _ in compared) + " |",
+                 "|---|---|---:|" + "---:|---:|" * len(compared)]
+        for name, mode, _, _ in WORKLOADS:
+            b = by.get((name, *base))
+            if not b:
+                continue
+            bulk = mode in ("upload", "download")
+            figs = [("Gbit/s", "gbps", "{:.2f}")] if bulk else \
+                [("per second", "rate", "{:,.0f}"), ("p50 us", "p50_us", "{:.1f}"),
+                 ("p99 us", "p99_us", "{:.1f}"), ("p99.9 us", "p999_us", "{:.1f}")]
+            for label, key, fmt in figs:
+                cells = [fmt.format(b.get(key, 0))]
+                for _, server, client in compared:
+                    r = by.get((name, server, client))
+                    if r is None:
+                        cells += ["", ""]
+                        continue
+                    v, x = r.get(key, 0), b.get(key, 0)
+                    cells += [fmt.format(v), f"{v / x:.2f}x" if x else "-"]
+                lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+        if len(lines) > 4:
+            out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 def plot(rows, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    by = {(r["workload"], r["server"]): r for r in rows}
-    names = [w[0] for w in WORKLOADS if (w[0], "linux") in by]
-    fig, ax = plt.subplots(figsize=(10, 4))
-    width = 0.27
-    for i, server in enumerate(SERVERS):
+    by = {(r["workload"], r["server"], r["client"]): r for r in rows}
+    names = [w[0] for w in WORKLOADS]
+    bars = [(f"{label} / {base[0]} ({title.split(',')[0]})", (server, client), base)
+            for title, base, compared in SECTIONS for label, server, client in compared]
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.8 / len(bars)
+    for i, (label, combo, base) in enumerate(bars):
         ratios = []
         for n in names:
             key = "gbps" if n.startswith(("upload", "download")) else "rate"
-            r, base = by.get((n, server)), by[(n, "linux")].get(key, 0)
-            ratios.append(r.get(key, 0) / base if r and base else 0)
-        ax.bar([x + (i - 1) * width for x in range(len(names))], ratios, width, label=server)
+            r, b = by.get((n, *combo)), by.get((n, *base))
+            ratios.append(r.get(key, 0) / b.get(key, 0) if r and b and b.get(key) else 0)
+        ax.bar([x + (i - len(bars) / 2 + 0.5) * width for x in range(len(names))], ratios, width,
+               label=label)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("rate / Linux's rate")
-    ax.set_title("shardnet bench (veth, one server core)")
+    ax.set_title("shardnet bench: rate against Linux's (one server core)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
@@ -308,6 +382,7 @@ def main():
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--linux-server", required=True)
     ap.add_argument("--echo-server", required=True)
+    ap.add_argument("--stack-loadgen", default="")
     ap.add_argument("--seconds", type=float, default=5, help="measured window per run")
     ap.add_argument("--warmup", type=float, default=1)
     ap.add_argument("--quick", action="store_true", help="1 s windows (a smoke run)")
@@ -342,7 +417,10 @@ def main():
                        "seconds": tools.seconds, "rows": rows, "callgrind": cg}, f, indent=1)
     if tools.plot:
         plot(rows, tools.plot)
-    return 0 if all(r.get("ok") for r in rows) else 1
+    failed = [f"{r['server']}/{r['client']}/{r['workload']}" for r in rows if not r.get("ok")]
+    if failed:
+        log("failed runs: " + ", ".join(failed))
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":

@@ -35,11 +35,18 @@ int run_bench(const std::vector<std::string>& args) {
   // Debian's Python first: the one scripts/setup installs matplotlib for.
   const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   std::vector<std::string> argv = {
-      python,           locate(dir, "shardnet_bench.py", SN_BENCH_SCRIPT),
-      "--shardnet",     ec ? std::string("shardnet") : self.string(),
-      "--loadgen",      locate(dir, "sn-loadgen", SN_LOADGEN),
-      "--linux-server", locate(dir, "sn-linux-server", SN_LINUX_SERVER),
-      "--echo-server",  locate(dir, "sn-echo-server", SN_ECHO_SERVER),
+      python,
+      locate(dir, "shardnet_bench.py", SN_BENCH_SCRIPT),
+      "--shardnet",
+      ec ? std::string("shardnet") : self.string(),
+      "--loadgen",
+      locate(dir, "sn-loadgen", SN_LOADGEN),
+      "--linux-server",
+      locate(dir, "sn-linux-server", SN_LINUX_SERVER),
+      "--echo-server",
+      locate(dir, "sn-echo-server", SN_ECHO_SERVER),
+      "--stack-loadgen",
+      locate(dir, "sn-stack-loadgen", SN_STACK_LOADGEN),
   };
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> c;

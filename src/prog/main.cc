@@ -136,6 +136,11 @@ int main(int argc, char** argv) {
                   "Queue depth at which a shard's UDP work (for a port served on every shard) "
                   "may go to a less loaded shard (0: never)")
       ->default_val(256);
+  run->add_option("--buffer-size", cfg.pool.buffer_size,
+                  "Bytes per packet buffer, a multiple of 64 (AF_XDP: 2048 or 4096): a frame, "
+                  "mtu + 18 bytes, fits one after its headroom")
+      ->check(CLI::Range(1024, 65536))
+      ->default_val(cfg.pool.buffer_size);
   uint32_t spin_us = 50;
   run->add_option("--spin-us", spin_us,
                   "Microseconds an idle shard keeps polling before it sleeps (0: sleep at once)")

@@ -1,6 +1,7 @@
-"""`shardnet bench --quick` runs every workload against Linux, shardnet and
-shardnet through the host interface, and writes a JSON row for each with a
-rate and (for requests) latency percentiles. A smoke test of the instrument,
+"""`shardnet bench --quick` runs every workload on every server with every
+load generator it is compared on (Linux, the engine, the engine through the
+host interface; Linux loopback and two engines over the shm port), and writes
+a JSON row for each with a rate and (for requests) latency percentiles. A smoke test of the instrument,
 not a speed test: the figures are printed, never judged, here."""
 import json
 import os
@@ -20,10 +21,14 @@ print(r.stderr[-3000:])
 print(r.stdout)
 c.check(r.returncode == 0, f"shardnet bench --quick exits 0 (got {r.returncode})")
 rows = json.load(open(out))["rows"] if os.path.exists(out) else []
-servers = {row["server"] for row in rows}
-c.check(servers == {"linux", "shardnet", "sn-host"}, f"every server measured: {sorted(servers)}")
-c.check(len(rows) >= 20 and all(row.get("ok") for row in rows),
+combos = {(row["server"], row["client"]) for row in rows}
+want = {("linux", "kernel"), ("shardnet", "kernel"), ("sn-host", "kernel"), ("linux", "stack"),
+        ("shardnet", "stack"), ("loopback", "loopback"), ("shm", "shm")}
+c.check(combos == want, f"every server with every load generator it is compared on: {sorted(combos)}")
+c.check(len(rows) >= 50 and all(row.get("ok") for row in rows),
         f"{len(rows)} runs, each with results")
+cg = json.load(open(out)).get("callgrind") if os.path.exists(out) else None
+c.check(cg and cg["per_request"] > 0, f"callgrind counted the engine's instructions per RPC: {cg}")
 rpc = [row for row in rows if row["workload"].startswith("rpc")]
 c.check(rpc and all(0 < row["p50_us"] <= row["p99_us"] <= row["p999_us"] for row in rpc),
         "RPC rows carry ordered latency percentiles")
