@@ -6,6 +6,9 @@
 #include "port/netdev.h"
 #include "port/shm_port.h"
 #include "port/tap_port.h"
+#ifdef SN_HAVE_DPDK
+#include "port/dpdk/dpdk_port.h"
+#endif
 
 namespace sn {
 namespace {
@@ -57,6 +60,17 @@ Result<std::vector<std::unique_ptr<Port>>> open_device(const IfaceSpec& spec,
     auto ports = ShmPort::open(spec.name, n, spec.mac.value_or(fallback_mac), spec.mtu);
     if (!ports) return ports.error();
     return as_ports(std::move(*ports));
+  }
+  if (spec.kind == "dpdk") {
+#ifdef SN_HAVE_DPDK
+    auto ports = DpdkPort::open(spec.name, spec.devargs, n, spec.mac, fallback_mac, spec.mtu);
+    if (!ports) return ports.error();
+    return as_ports(std::move(*ports));
+#else
+    return Error{Errc::kInvalidArgument,
+                 "this shardnet was built without DPDK (configure with -DSN_DPDK=ON and Debian's "
+                 "dpdk-dev)"};
+#endif
   }
   return Error{Errc::kInvalidArgument, "this kind of interface is not a device"};
 }

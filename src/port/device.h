@@ -1,4 +1,4 @@
-// Opening the device an --iface names (tap:, afxdp:, afpacket:, shm:), one port per
+// Opening the device an --iface names (tap:, afxdp:, afpacket:, shm:, dpdk:), one port per
 // shard queue: port i is shard i's, and receives into pools[i].
 #pragma once
 

@@ -11,6 +11,7 @@ constexpr uint32_t kMaxQueues = 256;  // the kernel's MAX_TAP_QUEUES
 constexpr uint32_t kMinMtu = 68;      // RFC 791: every IPv4 module takes 68 bytes
 constexpr uint32_t kMaxMtu = 65521;   // Linux TAP: 65535 less the Ethernet header
 constexpr size_t kMaxTapName = 15;    // IFNAMSIZ less the terminating NUL
+constexpr size_t kMaxDpdkName = 63;   // DPDK's RTE_DEV_NAME_MAX_LEN less the NUL
 
 Error invalid(const char* message) {
   return Error{Errc::kInvalidArgument, message};
@@ -52,7 +53,8 @@ enum class Opt {
   kSeed,
   kPcap,
   kBind,
-  kOffload
+  kOffload,
+  kDevargs
 };
 
 struct OptInfo {
@@ -77,6 +79,8 @@ constexpr OptInfo kOptions[] = {
     {"pcap", Opt::kPcap, "--iface: pcap needs a file path (pcap=PATH)"},
     {"bind", Opt::kBind, "--iface: bind must be auto, copy or zerocopy (AF_XDP only)"},
     {"offload", Opt::kOffload, "--iface: offload must be 0 or 1 (TAP only)"},
+    {"devargs", Opt::kDevargs,
+     "--iface: devargs needs KEY=VALUE[;KEY=VALUE...], with ';' for DPDK's ',' (DPDK only)"},
 };
 
 const OptInfo* find_option(std::string_view key) {
@@ -151,6 +155,12 @@ bool apply(IfaceSpec& spec, Opt opt, std::string_view v) {
       if (spec.kind != "tap" || (v != "0" && v != "1")) return false;
       spec.offload = v == "1";
       return true;
+    case Opt::kDevargs:
+      if (spec.kind != "dpdk" || v.empty() || v.find('=') == std::string_view::npos) return false;
+      spec.devargs = std::string(v);
+      for (char& c : spec.devargs)
+        if (c == ';') c = ',';
+      return true;
   }
   return false;
 }
@@ -186,16 +196,18 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
     return invalid("--iface: expected KIND:NAME[,option=value...], like tap:sn0");
   spec.kind = std::string(s.substr(0, colon));
   if (spec.kind != "tap" && spec.kind != "mem" && spec.kind != "afxdp" && spec.kind != "afpacket" &&
-      spec.kind != "shm")
+      spec.kind != "shm" && spec.kind != "dpdk")
     return invalid(
         "--iface: unknown interface kind (expected tap:NAME, afxdp:NAME, afpacket:NAME, "
-        "shm:NAME or mem:NAME)");
+        "shm:NAME, mem:NAME or dpdk:DEVICE)");
   s.remove_prefix(colon + 1);
 
   const size_t comma = s.find(',');
   const std::string_view name = s.substr(0, comma);
   if (name.empty()) return invalid("--iface: missing interface name after the kind");
-  if (spec.kind != "mem" && name.size() > kMaxTapName)
+  if (spec.kind == "dpdk" && name.size() > kMaxDpdkName)
+    return invalid("--iface: DPDK device name too long (at most 63 characters)");
+  if (spec.kind != "mem" && spec.kind != "dpdk" && name.size() > kMaxTapName)
     return invalid("--iface: interface name too long (at most 15 characters)");
   for (char c : name)
     if (!valid_name_char(c))
@@ -219,7 +231,7 @@ Result<IfaceSpec> parse_iface_spec(std::string_view s) {
     if (!o)
       return invalid(
           "--iface: unknown option (known: queues, mac, mtu, loss, dup, reorder, corrupt, delay, "
-          "reorder_delay, seed, pcap, bind, offload)");
+          "reorder_delay, seed, pcap, bind, offload, devargs)");
     bool& was_seen = seen[o - kOptions];
     if (was_seen) return invalid("--iface: an option is given twice");
     was_seen = true;

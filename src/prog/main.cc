@@ -111,7 +111,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run the engine until SIGINT or SIGTERM");
   run->add_option("--iface", ifaces,
                   "tap:NAME[,offload=0|1], afxdp:IFNAME[,bind=copy|zerocopy], afpacket:IFNAME, "
-                  "shm:NAME (two engines) or mem:NAME; then [,mtu=N][,mac=M]"
+                  "shm:NAME (two engines), dpdk:VDEV[,devargs=K=V;K=V] or mem:NAME; then "
+                  "[,mtu=N][,mac=M]"
                   "[,loss=P,dup=P,reorder=P,corrupt=P,delay=D,seed=S][,pcap=FILE]")
       ->required();
   run->add_option("--ip", ips, "Our address and subnet on the matching --iface, e.g. 10.0.0.2/24")

@@ -1,7 +1,8 @@
 """A lab for interop tests: a network namespace this test makes, the engine on
 a TAP device inside it (or, with device="afxdp"/"afpacket", on one end of a
-veth pair), the Linux side addressed, a tshark capture of everything on the
-link, and everything removed afterwards.
+veth pair; with device="dpdk", on a TAP that DPDK's net_tap makes), the Linux
+side addressed, a tshark capture of everything on the link, and everything
+removed afterwards.
 
 Only addresses inside the namespace are ever a target. Needs root: without it
 a test exits 77, which ctest reports as skipped, loudly.
@@ -65,7 +66,9 @@ class Lab:
         os.close(fd)
         sh("ip link set lo up")
         engine_if = self.tap
-        if self.device != "tap":
+        if self.device == "dpdk":  # DPDK's net_tap makes the TAP, named by its iface=
+            engine_if = f"net_tap0,devargs=iface={self.tap}"
+        elif self.device != "tap":
             q = f"numtxqueues {self.queues} numrxqueues {self.queues}"
             sh(f"ip link add {self.dev} {q} type veth peer name {self.tap} {q}")
             sh(f"ip link set {self.dev} up")
