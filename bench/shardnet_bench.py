@@ -354,7 +354,9 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
     by = {(r["workload"], r["server"], r["client"]): r for r in rows}
     names = [w[0] for w in WORKLOADS]
-    bars = [(f"{label} / {base[0]} ({title.split(',')[0]})", (server, client), base)
+    client_name = {"kernel": "veth, sn-loadgen", "stack": "veth, sn-stack-loadgen",
+                   "loopback": "one machine"}
+    bars = [(f"{label} / {base[0]} ({client_name[base[1]]})", (server, client), base)
             for title, base, compared in SECTIONS for label, server, client in compared]
     fig, ax = plt.subplots(figsize=(12, 4.5))
     width = 0.8 / len(bars)
@@ -367,6 +369,7 @@ def plot(rows, path):
         ax.bar([x + (i - len(bars) / 2 + 0.5) * width for x in range(len(names))], ratios, width,
                label=label)
     ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("rate / Linux's rate")
     ax.set_title("shardnet bench: rate against Linux's (one server core)")
