@@ -254,13 +254,18 @@ class Worker {
   std::array<std::byte, kChunk> pattern_;  // source's writes: byte i is i mod 256
 };
 
-// Lets the process hold as many sockets as the hard limit allows.
+// Lets the process hold as many sockets as it may: the hard limit, raised
+// (as root) to what the scale runs need.
 void raise_fd_limit() {
   rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &r);
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  constexpr rlim_t kWanted = 1 << 20;  // Linux's default fs.nr_open
+  if (r.rlim_max < kWanted) {
+    rlimit up{kWanted, kWanted};
+    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) return;
   }
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -61,6 +62,8 @@ struct Options {
   uint32_t size = 64;
   double duration = 5, warmup = 1;
   uint32_t depth = 1;
+  uint32_t idle = 0;                 // connections opened first and held open, idle
+  std::vector<std::string> sources;  // their source addresses, in turn (else the default)
 };
 
 constexpr size_t kChunk = 65536;           // bulk writes and every read
@@ -84,6 +87,7 @@ struct Conn {
 
 struct Result {
   uint64_t ops = 0, bytes = 0, errors = 0, connected = 0;
+  uint32_t idle_open = 0;  // idle connections held open through the run
   double seconds = 0;
   Histogram latency;
 };
@@ -351,6 +355,62 @@ const char* mode_name(Mode m) {
 
 // Acceptable: something was done, and errors stayed under 1% of the
 // operations (rpc, short) or under one per connection (bulk).
+// Opens `n` connections to `to` and leaves them open and idle (the scale
+// runs: the server holds them while the measured connections work). Source
+// addresses rotate over `sources` (IP_BIND_ADDRESS_NO_PORT: the port is
+// picked per destination at connect(), so each address has its own ports).
+// Connects in batches; returns the sockets that connected.
+std::vector<int> open_idle(const sockaddr_in& to, uint32_t n, const std::vector<in_addr>& sources) {
+  std::vector<int> open;
+  open.reserve(n);
+  constexpr uint32_t kBatch = 1000;
+  std::vector<pollfd> batch;
+  for (uint32_t done = 0; done < n && !g_stop;) {
+    batch.clear();
+    for (uint32_t i = 0; i < kBatch && done + i < n; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) break;
+      if (!sources.empty()) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_addr = sources[(done + i) % sources.size()];
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from);
+      }
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0 &&
+          errno != EINPROGRESS) {
+        ::close(fd);
+        continue;
+      }
+      batch.push_back(pollfd{fd, POLLOUT, 0});
+    }
+    if (batch.empty()) break;
+    done += static_cast<uint32_t>(batch.size());
+    const Nanos deadline = now_ns() + 10'000'000'000;
+    size_t pending = batch.size();
+    while (pending > 0 && now_ns() < deadline && !g_stop) {
+      if (::poll(batch.data(), batch.size(), 100) < 0 && errno != EINTR) break;
+      for (pollfd& p : batch) {
+        if (p.fd < 0 || p.revents == 0) continue;
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0) {
+          open.push_back(p.fd);
+        } else {
+          ::close(p.fd);
+        }
+        p.fd = -1;  // poll ignores it from now on
+        --pending;
+      }
+    }
+    for (pollfd& p : batch)
+      if (p.fd >= 0) ::close(p.fd);
+  }
+  return open;
+}
+
 bool result_ok(const Options& o, const Result& r) {
   const bool bulk = o.mode == Mode::kUpload || o.mode == Mode::kDownload;
   if (bulk) return r.bytes > 0 && r.errors < static_cast<uint64_t>(o.conns);
@@ -362,21 +422,26 @@ void print_result(const Options& o, const Result& r) {
   fmt::print(
       "{{\"mode\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"seconds\":{:.3f},\"ops\":{},"
       "\"rate\":{:.1f},\"bytes\":{},\"gbps\":{:.3f},\"p50_us\":{:.1f},\"p99_us\":{:.1f},"
-      "\"p999_us\":{:.1f},\"errors\":{},\"ok\":{}}}\n",
+      "\"p999_us\":{:.1f},\"errors\":{},\"idle\":{},\"ok\":{}}}\n",
       mode_name(o.mode), o.conns, o.size, o.mode == Mode::kRpc ? o.depth : 1, r.seconds, r.ops,
       r.ops / secs, r.bytes, r.bytes * 8 / secs / 1e9, r.latency.quantile_us(0.5),
-      r.latency.quantile_us(0.99), r.latency.quantile_us(0.999), r.errors,
-      result_ok(o, r) ? "true" : "false");
+      r.latency.quantile_us(0.99), r.latency.quantile_us(0.999), r.errors, r.idle_open,
+      result_ok(o, r) && r.idle_open == o.idle ? "true" : "false");
   std::fflush(stdout);
 }
 
-// Lets the process hold as many sockets as the hard limit allows.
+// Lets the process hold as many sockets as it may: the hard limit, raised
+// (as root) to what the scale runs need.
 void raise_fd_limit() {
   rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-    r.rlim_cur = r.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &r);
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  constexpr rlim_t kWanted = 1 << 20;  // Linux's default fs.nr_open
+  if (r.rlim_max < kWanted) {
+    rlimit up{kWanted, kWanted};
+    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) return;
   }
+  r.rlim_cur = r.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &r);
 }
 
 }  // namespace
@@ -400,7 +465,20 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "Seconds before measuring")->check(CLI::NonNegativeNumber);
   app.add_option("--depth", o.depth, "rpc: requests in flight per connection")
       ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--idle", o.idle, "Connections opened first and held open, idle (scale runs)")
+      ->check(CLI::Range(0u, 1u << 22));
+  app.add_option("--sources", o.sources, "Source addresses for the idle connections, in turn")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
+  std::vector<in_addr> sources;
+  for (const std::string& s : o.sources) {
+    in_addr a{};
+    if (::inet_pton(AF_INET, s.c_str(), &a) != 1) {
+      fmt::print(stderr, "sn-loadgen: --sources: '{}' is not an IPv4 address\n", s);
+      return 1;
+    }
+    sources.push_back(a);
+  }
 
   sockaddr_in to{};
   to.sin_family = AF_INET;
@@ -415,6 +493,14 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, [](int) { g_stop = 1; });
 
   auto result = std::make_unique<Result>();
+  std::vector<int> idle;
+  if (o.idle > 0) {
+    const Nanos t0 = now_ns();
+    idle = open_idle(to, o.idle, sources);
+    result->idle_open = static_cast<uint32_t>(idle.size());
+    fmt::print(stderr, "sn-loadgen: {} of {} idle connections open in {:.1f} s\n", idle.size(),
+               o.idle, double(now_ns() - t0) / 1e9);
+  }
   {
     auto gen = std::make_unique<LoadGen>(o, to);
     if (!gen->run(*result)) {
@@ -425,6 +511,8 @@ int main(int argc, char** argv) {
   fmt::print(stderr, "sn-loadgen: {} {}:{}, {} connections made, {} errors\n", mode_name(o.mode),
              o.server, o.port, result->connected, result->errors);
   print_result(o, *result);  // also when nothing connected: "ok":false for the parser
+  for (int fd : idle)
+    ::close(fd);
   if (result->connected == 0) {
     fmt::print(stderr, "sn-loadgen: could not connect to {}:{}\n", o.server, o.port);
     return 1;

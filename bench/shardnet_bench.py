@@ -23,7 +23,9 @@ server engine on CPU 0 and sn-stack-loadgen on the last CPU.
 Workloads: RPC, 64-byte requests and responses on 1, 32 and 1024 persistent
 connections; short connections (connect, 64-byte request, response, close; 32
 at a time); bulk upload to discard and download from source on 1 and 8
-connections. Figures: rate = requests (or connections) completed in the
+connections; scale: RPC on 32 connections while 1,000, 10,000 and 100,000
+more are open and idle (from four client addresses), with the memory the
+machine gave them and the engine's resident size. Figures: rate = requests (or connections) completed in the
 measured window / its length, after a warm-up; latency percentiles from the
 load generator's histogram (send to full response, or connect() to full
 response); Gbit/s from the bytes the client moved; CPU = the server's (and the
@@ -69,6 +71,8 @@ class Veth:
             sh(f"ip -n {ns} link set lo up")
             sh(f"ip -n {ns} link set {dev} up")
         sh(f"ip -n {CLI} addr add {CLI_IP}/24 dev {CLI_IF}")
+        for a in SCALE_SOURCES:  # more client addresses: 64k ports each, for the scale runs
+            sh(f"ip -n {CLI} addr add {a}/24 dev {CLI_IF}")
         # Short connections: every client port, and TIME_WAIT ports reused
         # (RFC 6191 with timestamps), as any load generator configures.
         for k, v in (("net.ipv4.ip_local_port_range", "1024 65535"),
@@ -103,6 +107,7 @@ def wait_for(pred, seconds, what):
         time.sleep(0.05)
 
 
+SCALE_SOURCES = ["10.90.0.10", "10.90.0.11", "10.90.0.12", "10.90.0.13"]
 SHM_NAME = "snbench"
 # The shm link is an engine-to-engine link of our own: jumbo frames (Linux's
 # loopback has a 64 KiB MTU), so both ends take 9472-byte packet buffers.
@@ -142,7 +147,7 @@ class Server:
             iface = f"{SHM_IFACE} {SHM_BUFFERS}" if self.kind == "shm" else f"afxdp:{SRV_IF}"
             p = subprocess.Popen(
                 f"exec {pin} {t.shardnet} run --iface {iface} --ip {self.ip}/24 --shards 1 "
-                f"--control {CONTROL} --seed 1 {services}", shell=True,
+                f"--control {CONTROL} --seed 1 --max-connections 400000 {services}", shell=True,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.procs.append(p)
             wait_for(lambda: os.path.exists(CONTROL) or p.poll() is not None, 10, "the engine")
@@ -262,6 +267,78 @@ def run_all(tools, seconds, warmup, only):
                     f"server cpu {r['server_cpu']:.2f}  client cpu {r['client_cpu']:.2f}"
                     f"{'' if r.get('ok') else '  (FAILED)'}")
     return rows
+
+
+def meminfo_available():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rss_of(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def scale(tools, seconds, counts):
+    """RPC on 32 connections while N more are open and idle, for each N, on
+    the Linux server and the engine, with sn-loadgen (idle connections from
+    four client addresses). Memory: what the machine lost (MemAvailable) with
+    the N connections open, both ends' sockets included (the client's are the
+    same kernel sockets for both servers), and the engine's resident size."""
+    rows = []
+    cpu = os.sysconf("SC_NPROCESSORS_ONLN") - 1
+    for server in ("linux", "shardnet"):
+        with Server(server, tools) as s:
+            for n in counts:
+                time.sleep(1)  # the previous run's sockets are gone
+                mem0, rss0 = meminfo_available(), rss_of(s.procs[0].pid)
+                p = subprocess.Popen(
+                    f"exec ip netns exec {CLI} taskset -c {cpu} {tools.loadgen} --mode rpc "
+                    f"--server {SRV_IP} --port 7 --conns 32 --size 64 --duration {seconds} "
+                    f"--warmup 1 --idle {n} --sources {','.join(SCALE_SOURCES)}", shell=True,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                err = ""
+                for line in p.stderr:  # the idle connections are open: measure memory
+                    err += line
+                    if "idle connections open" in line:
+                        break
+                mem = mem0 - meminfo_available()
+                rss = rss_of(s.procs[0].pid) - rss0 if server == "shardnet" else 0
+                out, rest = p.communicate(timeout=seconds + 120)
+                try:
+                    r = json.loads(out.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    r = {"ok": False, "rate": 0}
+                    log(f"    load generator failed: {(err + rest).strip()[-300:]}")
+                r.update(server=server, idle=n, memory=mem, engine_rss=rss)
+                rows.append(r)
+                log(f"  scale {server:8} {n:>7} open  {r.get('rate', 0):>10,.0f}/s  "
+                    f"p99 {r.get('p99_us', 0):>8.1f} us  machine memory {mem / 2**20:7.1f} MiB"
+                    + (f"  engine RSS +{rss / 2**20:.1f} MiB" if server == "shardnet" else "")
+                    + ("" if r.get("ok") else "  (FAILED)"))
+    return rows
+
+
+def scale_table(rows):
+    by = {(r["server"], r["idle"]): r for r in rows}
+    lines = ["scale: RPC on 32 connections while N more are open and idle (sn-loadgen, veth):", "",
+             "| open | linux /s | p99 us | memory MiB | shardnet /s | ratio | p99 us | memory MiB "
+             "| engine RSS MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in sorted({r["idle"] for r in rows}):
+        lx, sn = by.get(("linux", n), {}), by.get(("shardnet", n), {})
+        ratio = f"{sn.get('rate', 0) / lx['rate']:.2f}x" if lx.get("rate") else "-"
+        lines.append(f"| {n:,} | {lx.get('rate', 0):,.0f} | {lx.get('p99_us', 0):.1f} | "
+                     f"{lx.get('memory', 0) / 2**20:.1f} | {sn.get('rate', 0):,.0f} | {ratio} | "
+                     f"{sn.get('p99_us', 0):.1f} | {sn.get('memory', 0) / 2**20:.1f} | "
+                     f"{sn.get('engine_rss', 0) / 2**20:.1f} |")
+    return "\n".join(lines)
 
 
 def callgrind_rpc(tools, seconds):
@@ -404,23 +481,32 @@ def main():
         f"{tools.seconds:g} s per run after {tools.warmup:g} s warm-up")
     started = time.time()
     cg = None
+    scale_rows = []
+    counts = [1000, 10000] if tools.quick else [1000, 10000, 100000]
     with Veth():
         rows = run_all(tools, tools.seconds, tools.warmup, tools.only)
+        if not tools.only or any("scale".startswith(o) for o in tools.only):
+            scale_rows = scale(tools, min(tools.seconds, 3), counts)
         if not tools.no_callgrind and sh("command -v valgrind", check=False).returncode == 0:
             cg = callgrind_rpc(tools, min(tools.seconds, 3))
     print(table(rows))
+    if scale_rows:
+        print("\n" + scale_table(scale_rows))
     if cg:
         print(f"\nshardnet server, callgrind: {cg['per_request']:,.0f} instructions per 64-byte RPC "
               f"({cg['instructions']:,} over {cg['requests']:,} requests on 8 connections; user "
               "space only, AF_XDP copy mode)")
-    print(f"\n{len(rows)} runs in {time.time() - started:.0f} s. How: see `shardnet bench --help`.")
+    print(f"\n{len(rows) + len(scale_rows)} runs in {time.time() - started:.0f} s. "
+          "How: see `shardnet bench --help`.")
     if tools.json:
         with open(tools.json, "w") as f:
             json.dump({"machine": {"cpus": ncpu, "kernel": os.uname().release},
-                       "seconds": tools.seconds, "rows": rows, "callgrind": cg}, f, indent=1)
+                       "seconds": tools.seconds, "rows": rows, "scale": scale_rows,
+                       "callgrind": cg}, f, indent=1)
     if tools.plot:
         plot(rows, tools.plot)
     failed = [f"{r['server']}/{r['client']}/{r['workload']}" for r in rows if not r.get("ok")]
+    failed += [f"scale/{r['server']}/{r['idle']}" for r in scale_rows if not r.get("ok")]
     if failed:
         log("failed runs: " + ", ".join(failed))
     return 0 if not failed else 1

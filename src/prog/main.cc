@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
                   "mtu + 18 bytes, fits one after its headroom")
       ->check(CLI::Range(1024, 65536))
       ->default_val(cfg.pool.buffer_size);
+  run->add_option("--max-connections", cfg.stack.tcp.max_connections,
+                  "TCP connections per shard, TIME-WAIT aside (each costs memory only while open)")
+      ->check(CLI::Range(16u, 4'000'000u))
+      ->default_val(cfg.stack.tcp.max_connections);
   uint32_t spin_us = 50;
   run->add_option("--spin-us", spin_us,
                   "Microseconds an idle shard keeps polling before it sleeps (0: sleep at once)")

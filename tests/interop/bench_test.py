@@ -35,4 +35,10 @@ c.check(rpc and all(0 < row["p50_us"] <= row["p99_us"] <= row["p999_us"] for row
 bulk = [row for row in rows if row["workload"].startswith(("upload", "download"))]
 c.check(bulk and all(row["gbps"] > 0 for row in bulk), "bulk rows carry Gbit/s")
 c.check("| rpc-1 |" in r.stdout, "the table is printed")
+scale = json.load(open(out)).get("scale", []) if os.path.exists(out) else []
+c.check({(row["server"], row["idle"]) for row in scale} ==
+        {(s, n) for s in ("linux", "shardnet") for n in (1000, 10000)} and
+        all(row.get("ok") and row["rate"] > 0 for row in scale),
+        f"scale: RPC with 1,000 and 10,000 idle connections held open on both servers: "
+        f"{[(row['server'], row['idle'], round(row.get('rate', 0))) for row in scale]}")
 c.finish()
