@@ -111,9 +111,11 @@ def wait_for(pred, seconds, what):
 SCALE_SOURCES = ["10.90.0.10", "10.90.0.11", "10.90.0.12", "10.90.0.13"]
 SHM_NAME = "snbench"
 # The shm link is an engine-to-engine link of our own: jumbo frames (Linux's
-# loopback has a 64 KiB MTU), so both ends take 9472-byte packet buffers.
+# loopback has a 64 KiB MTU), so both ends take 9472-byte packet buffers; and
+# socket buffers of 4 MiB, as far as Linux's autotuning goes by default
+# (tcp_wmem's maximum; the veth setup keeps the engine's 256 KiB default).
 SHM_IFACE = f"shm:{SHM_NAME},mtu=9000"
-SHM_BUFFERS = "--buffer-size 9472"
+SHM_BUFFERS = "--buffer-size 9472 --socket-buffer 4194304"
 SHM_SRV_IP, SHM_CLI_IP = "10.92.0.1", "10.92.0.2"
 STACK_CLI_IP = "10.90.0.3"  # the shardnet load generator's address on the client's veth end
 

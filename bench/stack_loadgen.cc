@@ -69,6 +69,7 @@ struct Options {
   std::string ip;               // our address on it, A.B.C.D/LEN
   int cpu = -1;                 // pin the thread here (-1: leave it)
   uint32_t buffer_size = 2048;  // packet buffer bytes: a frame (mtu + 18 + headroom) fits one
+  uint32_t socket_buffer = ConnectionConfig{}.send_buffer;  // each socket's send and receive
 };
 
 constexpr size_t kChunk = 65536;                        // bulk writes and every read
@@ -471,6 +472,9 @@ int run_main(int argc, char** argv) {
   app.add_option("--buffer-size", o.buffer_size,
                  "Packet buffer bytes, a multiple of 64 (AF_XDP: 2048 or 4096); a frame fits one")
       ->check(CLI::Range(1024, 65536));
+  app.add_option("--socket-buffer", o.socket_buffer,
+                 "Bytes each connection may hold to send, and to read (its window)")
+      ->check(CLI::Range(4096u, 8u << 20));
   CLI11_PARSE(app, argc, argv);
 
   const auto server = Ipv4Address::parse(o.server);
@@ -522,6 +526,7 @@ int run_main(int argc, char** argv) {
   // the table holds the open ones and those closing towards TIME-WAIT.
   cfg.arp.pending_per_entry = cfg.arp.pending_total = std::max(256u, conns + 64);
   cfg.tcp.max_connections = std::max(4096u, 4 * conns);
+  cfg.tcp.connection.send_buffer = cfg.tcp.connection.recv_buffer = o.socket_buffer;
   auto stack = std::make_unique<Stack>(cfg, *pool, steady_now(), seeds.next());
   stack->add_interface(**port, *ip);
   stack->start(steady_now());

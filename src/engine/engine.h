@@ -36,9 +36,9 @@ struct EngineConfig {
   SteerConfig steer;
   uint32_t balance_threshold = 256;  // see ShardGroupConfig; 0: off
   StackConfig stack;
-  PoolConfig pool;                 // each shard's
-  host::RegionConfig host_region;  // each attached host's queues and frames (shards: ours)
-  uint64_t seed = 0;               // 0: from the system's random source
+  PoolConfig pool{.count = 16384};  // each shard's: 32 MiB of 2 KiB buffers
+  host::RegionConfig host_region;   // each attached host's queues and frames (shards: ours)
+  uint64_t seed = 0;                // 0: from the system's random source
   // How long a shard with nothing to do keeps polling before it sleeps: a
   // sleep and its wake-up cost more than a short spin, and add latency.
   Duration idle_spin = Duration::micros(50);

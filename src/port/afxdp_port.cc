@@ -33,8 +33,9 @@ extern "C" const unsigned char sn_xdp_object_end[];
 namespace sn {
 namespace {
 
-constexpr uint32_t kRingSize = 2048;  // every ring: RX, TX, fill, completion
-constexpr uint32_t kBatch = 64;       // fill-ring refills and completion reaps
+constexpr uint32_t kRingSize = 2048;    // every ring: RX, TX, fill, completion
+constexpr uint32_t kBatch = 64;         // fill-ring refills and completion reaps
+constexpr uint32_t kStatsEvery = 4096;  // rx_burst calls between readings of XDP_STATISTICS
 
 Error io(const char* message) {
   return Error{Errc::kIo, message};
@@ -235,12 +236,29 @@ void AfXdpPort::kick() {
     counters_.tx_errors.inc();
 }
 
+void AfXdpPort::read_kernel_stats() {
+  xdp_statistics st{};
+  socklen_t len = sizeof st;
+  if (::getsockopt(fd_, SOL_XDP, XDP_STATISTICS, &st, &len) != 0) return;
+  const uint64_t now[4] = {st.rx_ring_full, st.rx_dropped, st.rx_fill_ring_empty_descs,
+                           st.tx_invalid_descs};
+  Counter* into[4] = {&xdp_.kernel_rx_ring_full, &xdp_.kernel_rx_dropped, &xdp_.kernel_fill_empty,
+                      &xdp_.kernel_tx_invalid};
+  for (int i = 0; i < 4; ++i) {
+    if (now[i] <= kernel_seen_[i]) continue;
+    into[i]->inc(now[i] - kernel_seen_[i]);
+    if (i < 2) counters_.rx_errors.inc(now[i] - kernel_seen_[i]);  // the frames lost
+    kernel_seen_[i] = now[i];
+  }
+}
+
 Instant AfXdpPort::next_event() const {
   const uint32_t taken = __atomic_load_n(rings_->tx.consumer, __ATOMIC_ACQUIRE);
   return taken != rings_->tx.cached_prod ? Instant() : Instant::never();
 }
 
 size_t AfXdpPort::rx_burst(PacketPool&, std::span<PacketPtr> out, Instant) {
+  if (++bursts_ % kStatsEvery == 0) read_kernel_stats();
   reap();
   uint32_t idx = 0;
   const uint32_t n = xsk_ring_cons__peek(

@@ -34,6 +34,11 @@ struct AfXdpCounters {
   Counter tx_ring_full;  // frames dropped: no room on the TX ring
   Counter tx_copied;     // frames sent from a copy (chain, or another pool's buffer)
   Counter kicks;         // sendto() calls to make the kernel transmit
+  // The kernel's own drops (XDP_STATISTICS, read every kStatsEvery bursts):
+  Counter kernel_rx_ring_full;  // frames dropped: our RX ring was full
+  Counter kernel_rx_dropped;    // frames dropped otherwise: no fill buffer, too long
+  Counter kernel_fill_empty;    // of which the kernel found the fill ring empty
+  Counter kernel_tx_invalid;    // TX descriptors the kernel refused
 };
 
 class XdpAttachment;  // the XDP program on the interface, shared by its queues
@@ -69,9 +74,10 @@ class AfXdpPort final : public Port {
   struct Rings;
   AfXdpPort(PacketPool& pool, MacAddress mac, uint32_t mtu);
   Result<void> bind(const NetDev& dev, uint32_t queue, XdpBind bind, int xsks_map_fd);
-  void refill();         // tops the fill ring up from the pool
-  void reap();           // takes sent buffers back from the completion ring
-  void kick();           // asks the kernel to transmit what is on the TX ring
+  void refill();  // tops the fill ring up from the pool
+  void reap();    // takes sent buffers back from the completion ring
+  void kick();    // asks the kernel to transmit what is on the TX ring
+  void read_kernel_stats();
   void lend(Packet* p);  // a buffer now belongs to the kernel
   PacketPtr take_back(uint64_t addr);
 
@@ -88,15 +94,21 @@ class AfXdpPort final : public Port {
   // Which pool buffers the kernel holds (fill, RX, TX or completion ring), so
   // that closing the port can give every one back.
   std::vector<uint8_t> lent_;
-  uint32_t in_fill_ = 0;       // buffers on the fill ring or being received into
-  uint32_t fill_target_ = 0;   // how many the fill ring is kept topped up to
-  uint32_t in_flight_tx_ = 0;  // on the TX ring, not yet completed
+  uint32_t in_fill_ = 0;          // buffers on the fill ring or being received into
+  uint32_t fill_target_ = 0;      // how many the fill ring is kept topped up to
+  uint32_t in_flight_tx_ = 0;     // on the TX ring, not yet completed
+  uint32_t bursts_ = 0;           // rx_burst calls, for reading the kernel's statistics
+  uint64_t kernel_seen_[4] = {};  // the kernel's totals at the last reading
   PortCounters counters_;
   AfXdpCounters xdp_;
-  const DeviceCounter named_[4] = {{"xdp_fill_short", &xdp_.fill_short},
+  const DeviceCounter named_[8] = {{"xdp_fill_short", &xdp_.fill_short},
                                    {"xdp_tx_ring_full", &xdp_.tx_ring_full},
                                    {"xdp_tx_copied", &xdp_.tx_copied},
-                                   {"xdp_kicks", &xdp_.kicks}};
+                                   {"xdp_kicks", &xdp_.kicks},
+                                   {"xdp_kernel_rx_ring_full", &xdp_.kernel_rx_ring_full},
+                                   {"xdp_kernel_fill_empty", &xdp_.kernel_fill_empty},
+                                   {"xdp_kernel_rx_dropped", &xdp_.kernel_rx_dropped},
+                                   {"xdp_kernel_tx_invalid", &xdp_.kernel_tx_invalid}};
 };
 
 }  // namespace sn

@@ -65,9 +65,10 @@ class FakePort final : public Port {
     return frames.size();
   }
   MacAddress mac() const override { return testing::mac(1); }
-  uint32_t mtu() const override { return 1500; }
+  uint32_t mtu() const override { return mtu_value; }
   const PortCounters& counters() const override { return counters_; }
 
+  uint32_t mtu_value = 1500;
   std::deque<PacketPtr> rx;
   std::vector<PacketPtr> sent;
   std::vector<Instant> sent_at;

@@ -142,6 +142,16 @@ int main(int argc, char** argv) {
                   "mtu + 18 bytes, fits one after its headroom")
       ->check(CLI::Range(1024, 65536))
       ->default_val(cfg.pool.buffer_size);
+  run->add_option("--buffers", cfg.pool.count,
+                  "Packet buffers per shard: frames received and not yet read, data sent and "
+                  "not yet acknowledged, and (AF_XDP) a quarter waiting on the fill ring")
+      ->check(CLI::Range(256u, 4'000'000u))
+      ->default_val(cfg.pool.count);
+  run->add_option("--socket-buffer", cfg.stack.tcp.connection.send_buffer,
+                  "Bytes each TCP connection may hold to send, and to read (its window); held "
+                  "only while in use")
+      ->check(CLI::Range(4096u, 8u << 20))
+      ->default_val(cfg.stack.tcp.connection.send_buffer);
   run->add_option("--max-connections", cfg.stack.tcp.max_connections,
                   "TCP connections per shard, TIME-WAIT aside (each costs memory only while open)")
       ->check(CLI::Range(16u, 4'000'000u))
@@ -181,6 +191,7 @@ int main(int argc, char** argv) {
 
   if (*run) {
     cfg.control_path = control;
+    cfg.stack.tcp.connection.recv_buffer = cfg.stack.tcp.connection.send_buffer;
     cfg.idle_spin = Duration::micros(spin_us);
     cfg.stack.tcp.connection.cc = *parse_congestion_algorithm(tcp_cc);  // checked by CLI11
     if (!steer.empty()) {

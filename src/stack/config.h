@@ -40,7 +40,10 @@ struct UdpConfig {
 };
 
 struct TcpConfig {
-  ConnectionConfig connection;
+  ConnectionConfig connection;  // its mss: see max_mss
+  // Our MSS (RFC 6691, RFC 9293 §3.7.1): the route's interface MTU less 40,
+  // at most this (connection.mss where there is no route).
+  uint32_t max_mss = 65495;
   uint32_t max_connections = 4096;      // in every state but TIME-WAIT's table
   uint32_t max_time_wait = 4096;        // TIME-WAIT entries (Linux: tcp_max_tw_buckets)
   bool syn_cookies = true;              // when a listener's SYN queue is full (RFC 4987)

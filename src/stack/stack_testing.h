@@ -242,8 +242,10 @@ inline std::optional<TcpView> tcp_of(const Packet& frame) {
 class FakeStack {
  public:
   explicit FakeStack(const StackConfig& config = {},
-                     const PoolConfig& pool_config = PoolConfig{.count = 1024}, uint64_t seed = 7)
+                     const PoolConfig& pool_config = PoolConfig{.count = 1024}, uint64_t seed = 7,
+                     uint32_t mtu = 1500)
       : pool(pool_config), stack(config, pool, kT0, seed) {
+    port.mtu_value = mtu;
     stack.add_interface(port, kOurPrefix);
     stack.start(kT0);
   }

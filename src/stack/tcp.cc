@@ -189,11 +189,16 @@ void Tcp::unlisten(TcpListener* l) {
   std::erase_if(listeners_, [l](const auto& p) { return p.get() == l; });
 }
 
+// RFC 6691 / RFC 9293 §3.7.1: our MSS is the interface's MTU less 40.
+uint32_t Tcp::our_mss(Ipv4Address remote) const {
+  auto hop = stack_.routes().lookup(remote);
+  if (!hop) return config_.connection.mss;
+  return std::min(config_.max_mss, std::max<uint32_t>(stack_.iface(hop->iface).mtu, 576) - 40);
+}
+
 TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport) {
   ConnectionConfig cc = config_.connection;
-  // RFC 6691 / RFC 9293 §3.7.1: our MSS is the interface MTU less 40.
-  if (auto hop = stack_.routes().lookup(remote))
-    cc.mss = std::min(cc.mss, stack_.iface(hop->iface).mtu - 40);
+  cc.mss = our_mss(remote);
   auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*this, cc, local, lport, remote, rport));
   TcpSocket* raw = s.get();
   raw->conn_.set_challenge_ack_limiter(&challenge_acks_);
@@ -375,10 +380,7 @@ void Tcp::send_cookie(const Ipv4Meta& meta, const TcpView& syn, const TcpOptions
   h.ack = syn.seq() + 1;
   h.flags = kTcpSyn | kTcpAck;
   h.window = static_cast<uint16_t>(std::min<uint32_t>(cc.recv_buffer, 0xffff));
-  uint32_t mss = cc.mss;
-  if (auto hop = stack_.routes().lookup(meta.src))
-    mss = std::min(mss, stack_.iface(hop->iface).mtu - 40);
-  h.options.mss = static_cast<uint16_t>(mss);
+  h.options.mss = static_cast<uint16_t>(our_mss(meta.src));
   if (cc.timestamps && opts.timestamps) {
     const bool ws = opts.window_scale.has_value();
     const bool sack = cc.sack && opts.sack_permitted;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <tuple>
 
 #include "stack/stack_testing.h"
 
@@ -37,6 +38,32 @@ class TcpDemuxTest : public TcpLayerDemuxTest {
   }
   std::vector<TcpSocket*> sockets_;
 };
+
+// RFC 6691 / RFC 9293 §3.7.1: the MSS we announce is the interface's MTU
+// less 40, on a SYN-ACK and on a SYN, and at most TcpConfig::max_mss.
+TEST(TcpMss, IsTheInterfaceMtuLessFortyAtMostTheConfiguredMaximum) {
+  for (const auto& [mtu, max_mss, want] :
+       {std::tuple{1500u, 65495u, 1460}, std::tuple{9000u, 65495u, 8960},
+        std::tuple{9000u, 4000u, 4000}, std::tuple{65535u, 65495u, 65495}}) {
+    StackConfig config;
+    config.tcp.max_mss = max_mss;
+    FakeStack s(config, PoolConfig{.count = 64, .buffer_size = 66048}, 7, mtu);
+    s.take_sent();
+    s.learn_peer();
+    auto on_accept = [](void*, TcpSocket&) {};
+    ASSERT_TRUE(s.stack.tcp().listen(kTcpPort, 8, on_accept, nullptr).ok());
+    s.feed_ip(tcp_datagram(full_syn(1001, 100), {}));
+    auto sent = s.take_sent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(TcpHeader::from(*tcp_of(*sent[0]))->options.mss, want) << "MTU " << mtu;
+
+    ASSERT_TRUE(s.stack.tcp().connect(kPeerIp, L4Port(80)).ok());
+    s.flush();
+    sent = s.take_sent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(TcpHeader::from(*tcp_of(*sent[0]))->options.mss, want) << "MTU " << mtu;
+  }
+}
 
 TEST_F(TcpDemuxTest, FullBacklogAnswersWithACookieThatOpensTheConnection) {
   listen_keep(1);

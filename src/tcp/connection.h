@@ -288,6 +288,7 @@ class Connection {
   bool fin_received_ = false;
   std::optional<SeqNum> peer_fin_;  // where the peer's FIN is, once seen
   uint32_t unacked_bytes_ = 0;      // received in order since our last ACK
+  uint8_t quick_acks_ = 0;          // in-order segments still ACKed at once after a loss
   bool ack_now_ = false;            // an ACK is owed now (output() sends it)
 
   // Options (negotiated on SYN / SYN-ACK).

@@ -10,6 +10,8 @@ namespace sn {
 
 namespace {
 
+constexpr uint8_t kQuickAcks = 16;  // Linux's TCP_MAX_QUICKACKS
+
 uint32_t flag(uint8_t flags, uint8_t f) {
   return (flags & f) != 0 ? 1 : 0;
 }
@@ -455,8 +457,18 @@ RecvResult Connection::process_text(SeqNum seq, PacketPtr payload, Instant now) 
   unacked_bytes_ += r.accepted_in_order;
   // RFC 5681 §4.2: ACK at once for out-of-order data and for data that fills
   // a hole; and anything we could not take deserves an ACK now too.
-  const bool force = r.queued_out_of_order > 0 || r.duplicate || r.dropped || r.beyond_window > 0 ||
-                     (had_ooo && r.accepted_in_order > 0);
+  const bool filled = had_ooo && r.accepted_in_order > 0;
+  bool force =
+      r.queued_out_of_order > 0 || r.duplicate || r.dropped || r.beyond_window > 0 || filled;
+  // The sender is recovering from a loss and its retransmissions (a tail
+  // rescue above all) wait on our ACKs: the next in-order segments after a
+  // hole is filled are ACKed at once too (as Linux's quick-ACK mode does).
+  if (filled) {
+    quick_acks_ = kQuickAcks;
+  } else if (r.accepted_in_order > 0 && quick_acks_ > 0) {
+    --quick_acks_;
+    force = true;
+  }
   ack_received_data(force, now);
   return r;
 }

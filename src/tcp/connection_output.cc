@@ -318,14 +318,20 @@ void Connection::ack_received_data(bool force, Instant now) {
 }
 
 // After read(): a window update when the right edge can move by the SWS
-// threshold (§3.8.6.2.2), most of all when the window was closed.
+// threshold (§3.8.6.2.2) and the window the peer knows of has shrunk to under
+// half of what it would now be (Linux's rule: a reader that keeps up with a
+// large window sends no ACK per read; the ACKs for data carry the window).
+// A closed window is always reopened at once.
 void Connection::maybe_window_update(Instant now) {
   if (state_ != TcpState::kEstablished && state_ != TcpState::kFinWait1 &&
       state_ != TcpState::kFinWait2)
     return;
-  const SeqNum edge = rcv_nxt() + recv_.rcv_wnd();
+  const SeqNum nxt = rcv_nxt();
+  const SeqNum edge = nxt + recv_.rcv_wnd();
   const uint32_t threshold = std::min(recv_.limit() / 2, effective_mss());
-  if (edge > rcv_adv_ && static_cast<uint32_t>(edge - rcv_adv_) >= threshold) {
+  const uint32_t known = rcv_adv_ > nxt ? static_cast<uint32_t>(rcv_adv_ - nxt) : 0;
+  if (edge > rcv_adv_ && static_cast<uint32_t>(edge - rcv_adv_) >= threshold &&
+      static_cast<uint32_t>(edge - nxt) >= 2 * uint64_t{known}) {
     ++counters_.window_updates;
     send_ack(now);
   }

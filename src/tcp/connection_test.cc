@@ -359,6 +359,45 @@ TEST(ConnectionAck, AckEverySecondFullSegment) {
   EXPECT_EQ(p.server.next_deadline(), Instant::never());
 }
 
+TEST(ConnectionAck, AReaderThatKeepsUpSendsFewWindowUpdates) {
+  // The window the sender knows of stays over half of the buffer: the ACKs
+  // for data (every second segment) carry the window, and reads add an ACK
+  // only when a whole flight (up to 40% of the buffer here) waited unread.
+  Pair p;
+  p.handshake();
+  const auto d = pattern(200 * 1448, 6);
+  size_t written = 0, got = 0;
+  std::vector<std::byte> buf(65536);
+  ASSERT_TRUE(p.run_until([&] {
+    written += p.client.write(std::span(d).subspan(written), p.now);
+    while (const uint32_t n = p.server.read(buf, p.now))
+      got += n;
+    return got == d.size();
+  }));
+  EXPECT_LE(p.server.counters().window_updates, 3u);
+  // SYN-ACK, an ACK per 2 segments, the window updates.
+  EXPECT_LE(p.server.counters().segments_out, 1u + 100 + 3);
+}
+
+TEST(ConnectionAck, AReaderThatFallsBehindReopensTheWindow) {
+  // Unread data shrinks the window the sender knows of to under half of
+  // the buffer: the read that frees it sends a window update at once.
+  ConnectionConfig server_cfg;
+  server_cfg.recv_buffer = 16 * 1448;
+  server_cfg.window_scale = 0;
+  Pair p({}, server_cfg);
+  p.handshake();
+  const auto d = pattern(12 * 1448, 7);
+  EXPECT_EQ(p.client.write(d, p.now), d.size());
+  p.deliver_all();
+  const size_t acks = p.server_log.size();
+  std::vector<std::byte> buf(12 * 1448);
+  EXPECT_EQ(p.server.read(buf, p.now), d.size());
+  ASSERT_EQ(p.server_log.size(), acks + 1);
+  EXPECT_EQ(p.server_log.back().h.window, 16u * 1448);
+  EXPECT_EQ(p.server.counters().window_updates, 1u);
+}
+
 TEST(ConnectionNagle, SmallSegmentWaitsForAck) {
   Pair p;
   p.handshake();
