@@ -8,14 +8,26 @@
 // socket is writable). Prints "ready" once every listener is up; SIGINT or
 // SIGTERM stops it. Nothing is allocated per request: a connection's object
 // and buffer are allocated when it is accepted.
+//
+// Past the descriptor limit (the scale runs): --processes P forks P copies,
+// each with its own threads, epoll instances and SO_REUSEPORT listeners on
+// the --idle-ports (more echo ports, for the connections held open idle), so
+// that each process holds 1/P of those; the first process alone also serves
+// the echo, discard and source ports, so the measured connections are served
+// exactly as with one process. The parent prints "ready" once every process
+// is listening, passes SIGINT and SIGTERM on, and stops them all if one dies.
+// Pinned by --cpus (or taskset) to the same CPU, they are still one core.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -27,6 +39,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +54,8 @@ struct Options {
   std::vector<int> cpus;  // thread i runs on cpus[i % size]; empty: anywhere
   std::string addr = "0.0.0.0";
   uint16_t echo_port = 7, discard_port = 9, source_port = 19;
+  std::vector<uint16_t> idle_ports;  // more echo ports, served by every process
+  int processes = 1;
 };
 
 constexpr int kBacklog = 4096;
@@ -100,13 +115,20 @@ class Worker {
     if (epoll_ >= 0) ::close(epoll_);
   }
 
-  // Creates the epoll instance and a listener per service; false on failure.
-  bool listen(const in_addr& addr, const Options& o) {
+  // Creates the epoll instance and a listener per service (`first`: the
+  // first process's, which serves every port; else the idle ports only);
+  // false on failure.
+  bool listen(const in_addr& addr, const Options& o, bool first) {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_ < 0) return false;
-    for (auto [service, port] : {std::pair{Service::kEcho, o.echo_port},
-                                 {Service::kDiscard, o.discard_port},
-                                 {Service::kSource, o.source_port}}) {
+    std::vector<std::pair<Service, uint16_t>> ports;
+    if (first)
+      ports = {{Service::kEcho, o.echo_port},
+               {Service::kDiscard, o.discard_port},
+               {Service::kSource, o.source_port}};
+    for (uint16_t p : o.idle_ports)
+      ports.emplace_back(Service::kEcho, p);
+    for (auto [service, port] : ports) {
       const int fd = make_listener(addr, port);
       if (fd < 0) return false;
       Conn& l = adopt(fd, service);
@@ -268,6 +290,104 @@ void raise_fd_limit() {
   ::setrlimit(RLIMIT_NOFILE, &r);
 }
 
+// One process's server: o.threads workers until SIGINT or SIGTERM (blocked by
+// the caller, taken here by sigwait). `ready` is called once every listener
+// is up. Returns the exit code.
+int serve(const in_addr& addr, const Options& o, bool first, const std::function<void()>& ready) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < o.threads; ++i) {
+    workers.push_back(std::make_unique<Worker>());
+    if (!workers.back()->listen(addr, o, first)) return 1;
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < o.threads; ++i) {
+    const int cpu = o.cpus.empty() ? -1 : o.cpus[i % o.cpus.size()];
+    threads.emplace_back([&, i, cpu] { workers[i]->run(cpu, stop); });
+  }
+  ready();
+
+  int sig = 0;
+  ::sigwait(&stop_signals, &sig);
+  stop.store(true, std::memory_order_relaxed);
+  for (auto& t : threads)
+    t.join();
+  return 0;
+}
+
+// --processes P > 1: forks P servers and waits, as described at the top. The
+// children tell they are listening by a byte each on a pipe; its end of file
+// before P bytes means one of them failed. SIGCHLD is blocked by the caller
+// too, so that a child's death ends the sigwait.
+int serve_processes(const in_addr& addr, const Options& o) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    fmt::print(stderr, "sn-linux-server: pipe: {}\n", std::strerror(errno));
+    return 1;
+  }
+  const pid_t parent = ::getpid();
+  std::vector<pid_t> children;
+  for (int i = 0; i < o.processes; ++i) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      fmt::print(stderr, "sn-linux-server: fork: {}\n", std::strerror(errno));
+      break;
+    }
+    if (pid == 0) {
+      ::close(pipe_fds[0]);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // the parent killed: stop too
+      if (::getppid() != parent) ::_exit(1);
+      const int rc = serve(addr, o, i == 0, [&] {
+        const char byte = 'r';
+        [[maybe_unused]] const ssize_t n = ::write(pipe_fds[1], &byte, 1);
+        ::close(pipe_fds[1]);
+      });
+      ::_exit(rc);
+    }
+    children.push_back(pid);
+  }
+  ::close(pipe_fds[1]);
+  size_t ready = 0;
+  char buf[64];
+  while (ready < children.size()) {
+    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf);
+    if (n > 0) {
+      ready += static_cast<size_t>(n);
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(pipe_fds[0]);
+
+  int sig = 0;
+  if (ready == static_cast<size_t>(o.processes)) {
+    fmt::print("ready\n");
+    std::fflush(stdout);
+    sigset_t wait_for;
+    sigemptyset(&wait_for);
+    sigaddset(&wait_for, SIGINT);
+    sigaddset(&wait_for, SIGTERM);
+    sigaddset(&wait_for, SIGCHLD);
+    ::sigwait(&wait_for, &sig);
+  } else {
+    fmt::print(stderr, "sn-linux-server: {} of {} processes started\n", ready, o.processes);
+  }
+  for (pid_t pid : children)
+    ::kill(pid, SIGTERM);
+  bool all_ok = sig == SIGINT || sig == SIGTERM;
+  for (pid_t pid : children) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) all_ok = false;
+  }
+  return all_ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,6 +401,13 @@ int main(int argc, char** argv) {
   app.add_option("--echo-port", o.echo_port, "Echo port");
   app.add_option("--discard-port", o.discard_port, "Discard port");
   app.add_option("--source-port", o.source_port, "Source port");
+  app.add_option("--idle-ports", o.idle_ports,
+                 "More echo ports, served by every process (scale runs: the idle connections)")
+      ->delimiter(',');
+  app.add_option("--processes", o.processes,
+                 "Processes, each with --threads threads and its own listeners on the "
+                 "--idle-ports; the first alone serves the other ports (past the descriptor limit)")
+      ->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
 
   in_addr addr{};
@@ -289,33 +416,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   raise_fd_limit();
-  // SIGINT and SIGTERM are taken by sigwait below (blocked in every thread,
-  // which inherit the mask); a write to a reset peer is an error, not a signal.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // SIGINT and SIGTERM are taken by sigwait (blocked in every thread and
+  // child process, which inherit the mask; SIGCHLD too, for the parent of
+  // several); a write to a reset peer is an error, not a signal.
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGINT);
+  sigaddset(&blocked, SIGTERM);
+  sigaddset(&blocked, SIGCHLD);
+  ::pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < o.threads; ++i) {
-    workers.push_back(std::make_unique<Worker>());
-    if (!workers.back()->listen(addr, o)) return 1;
-  }
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < o.threads; ++i) {
-    const int cpu = o.cpus.empty() ? -1 : o.cpus[i % o.cpus.size()];
-    threads.emplace_back([&, i, cpu] { workers[i]->run(cpu, stop); });
-  }
-  fmt::print("ready\n");
-  std::fflush(stdout);
-
-  int sig = 0;
-  ::sigwait(&stop_signals, &sig);
-  stop.store(true, std::memory_order_relaxed);
-  for (auto& t : threads)
-    t.join();
-  return 0;
+  if (o.processes > 1) return serve_processes(addr, o);
+  return serve(addr, o, true, [] {
+    fmt::print("ready\n");
+    std::fflush(stdout);
+  });
 }

@@ -4,7 +4,8 @@ on the same machine, with the same load generator and the same pinning.
 Setup "veth": two network namespaces this script makes (and removes) joined by
 a veth pair. Servers run in one, pinned to CPU 0 (one server core):
   linux     sn-linux-server: epoll, one SO_REUSEPORT listener per thread, one
-            thread; the kernel's address on the veth end.
+            thread; the kernel's address on the veth end. (Scale: several
+            processes, see below.)
   shardnet  the engine, one shard, AF_XDP on the veth end (copy mode: veth has
             no zero-copy), built-in services tcp-echo, discard and source.
   sn-host   the engine as above, with the echo served by sn-echo-server, a
@@ -24,15 +25,22 @@ Workloads: RPC, 64-byte requests and responses on 1, 32 and 1024 persistent
 connections; short connections (connect, 64-byte request, response, close; 32
 at a time); bulk upload to discard and download from source on 1 and 8
 connections; scale: RPC on 32 connections while 1,000, 10,000 and 100,000
-more are open and idle (from four client addresses; fewer where the
-descriptor limit is lower), with the memory the machine gave them and the
-engine's resident size. Figures: rate = requests (or connections) completed in the
-measured window / its length, after a warm-up; latency percentiles from the
-load generator's histogram (send to full response, or connect() to full
-response); Gbit/s from the bytes the client moved; CPU = the server's (and the
-client's) CPU time over the wall time (for Linux only the server process: its
-softirq work on other contexts is not counted; the engine's is its shard's
-busy time). Then the engine runs under callgrind for its instructions per RPC.
+more are open and idle, with the memory the machine gave them and the
+servers' resident size. Scale runs use sn-stack-loadgen against both servers:
+it needs no descriptor per connection, and its one address opens the idle
+connections, 512 handshakes at a time, to echo ports of their own from 7001
+on, one per 32,768 (each pair of addresses has 64,512 client ports). A process
+may hold at most `ulimit -Hn` descriptors (raising it needs CAP_SYS_RESOURCE),
+so there sn-linux-server runs as enough processes (--processes), all on CPU 0:
+each has SO_REUSEPORT listeners on those ports and a share of the idle
+connections; the first alone serves port 7, so the 32 measured connections
+are served as in the other runs. Figures: rate = requests (or connections)
+completed in the measured window / its length, after a warm-up; latency
+percentiles from the load generator's histogram (send to full response, or
+connect() to full response); Gbit/s from the bytes the client moved; CPU = the
+server's (and the client's) CPU time over the wall time (for Linux only the
+server process: its softirq work on other contexts is not counted; the
+engine's is its shard's busy time). Then the engine runs under callgrind for its instructions per RPC.
 
 Run as root: `shardnet bench [--quick] [--only WORKLOAD] [--json FILE]
 [--plot FILE.png]`.
@@ -72,8 +80,6 @@ class Veth:
             sh(f"ip -n {ns} link set lo up")
             sh(f"ip -n {ns} link set {dev} up")
         sh(f"ip -n {CLI} addr add {CLI_IP}/24 dev {CLI_IF}")
-        for a in SCALE_SOURCES:  # more client addresses: 64k ports each, for the scale runs
-            sh(f"ip -n {CLI} addr add {a}/24 dev {CLI_IF}")
         # Short connections: every client port, and TIME_WAIT ports reused
         # (RFC 6191 with timestamps), as any load generator configures.
         for k, v in (("net.ipv4.ip_local_port_range", "1024 65535"),
@@ -108,7 +114,11 @@ def wait_for(pred, seconds, what):
         time.sleep(0.05)
 
 
-SCALE_SOURCES = ["10.90.0.10", "10.90.0.11", "10.90.0.12", "10.90.0.13"]
+# Scale runs: echo ports for the idle connections, besides the measured
+# connections' port 7; sn-stack-loadgen has one address, so each (its address,
+# server port) pair can open at most 64,512 (client ports 1024-65535).
+SCALE_PORT_BASE = 7001
+SCALE_PER_PORT = 32768
 SHM_NAME = "snbench"
 # The shm link is an engine-to-engine link of our own: jumbo frames (Linux's
 # loopback has a 64 KiB MTU), so both ends take 9472-byte packet buffers; and
@@ -125,11 +135,14 @@ class Server:
     kind: linux (epoll, kernel address on the veth end), shardnet (the engine
     on AF_XDP there), sn-host (the engine, echo by a host process), loopback
     (the Linux server on the namespace's 127.0.0.1), shm (the engine on the
-    shared-memory port, for a second engine to join)."""
+    shared-memory port, for a second engine to join). idle_ports: more echo
+    ports (the scale runs'); processes: the Linux server's (see the top)."""
 
-    def __init__(self, kind, tools):
+    def __init__(self, kind, tools, idle_ports=(), processes=1):
         self.kind = kind
         self.tools = tools
+        self.idle_ports = list(idle_ports)
+        self.processes = processes
         self.procs = []
         self.ip = {"loopback": "127.0.0.1", "shm": SHM_SRV_IP}.get(kind, SRV_IP)
 
@@ -139,14 +152,20 @@ class Server:
         if self.kind in ("linux", "loopback"):
             if self.kind == "linux":
                 sh(f"ip -n {SRV} addr add {SRV_IP}/24 dev {SRV_IF}")
-            p = subprocess.Popen(f"exec {pin} {t.linux_server} --threads 1 --cpus 0 --addr {self.ip}",
-                                 shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            more = ""
+            if self.idle_ports:
+                more = (f" --processes {self.processes} "
+                        f"--idle-ports {','.join(map(str, self.idle_ports))}")
+            p = subprocess.Popen(
+                f"exec {pin} {t.linux_server} --threads 1 --cpus 0 --addr {self.ip}{more}",
+                shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             self.procs.append(p)
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("sn-linux-server did not start: " + p.stderr.read())
         else:
             services = "--service discard:9 --service source:19"
             services += "" if self.kind == "sn-host" else " --service tcp-echo:7"
+            services += "".join(f" --service tcp-echo:{port}" for port in self.idle_ports)
             iface = f"{SHM_IFACE} {SHM_BUFFERS}" if self.kind == "shm" else f"afxdp:{SRV_IF}"
             p = subprocess.Popen(
                 f"exec {pin} {t.shardnet} run --iface {iface} --ip {self.ip}/24 --shards 1 "
@@ -176,6 +195,14 @@ class Server:
         except (subprocess.CalledProcessError, ValueError, KeyError):
             pass
         return busy + sum(cpu_of(p.pid) for p in self.procs[1:])
+
+    def rss(self):
+        """Resident bytes of the server's processes: the engine's, or the
+        Linux server's with its children (--processes)."""
+        pids = [self.procs[0].pid]
+        if self.kind in ("linux", "loopback"):
+            pids += children_of(self.procs[0].pid)
+        return sum(rss_of(pid) for pid in pids)
 
     def __exit__(self, *exc):
         for p in reversed(self.procs):
@@ -279,6 +306,31 @@ def meminfo_available():
     return 0
 
 
+def children_of(pid):
+    """The pids whose parent is pid, from /proc."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def linux_processes(n):
+    """sn-linux-server processes to hold n connections: each holds about 1/P
+    of them (SO_REUSEPORT spreads them by hash), with a quarter's margin,
+    under the hard descriptor limit less 1,000."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return 1
+    return max(1, -(-(n * 5 // 4) // max(1000, hard - 1000)))
+
+
 def rss_of(pid):
     try:
         for line in open(f"/proc/{pid}/status"):
@@ -291,58 +343,78 @@ def rss_of(pid):
 
 def scale(tools, seconds, counts):
     """RPC on 32 connections while N more are open and idle, for each N, on
-    the Linux server and the engine, with sn-loadgen (idle connections from
-    four client addresses). Memory: what the machine lost (MemAvailable) with
-    the N connections open, both ends' sockets included (the client's are the
-    same kernel sockets for both servers; freed memory from the run before
-    blurs it), and the engine's whole resident size then (it keeps the peak:
-    freed heap is reused, not returned)."""
+    the Linux server and the engine, with sn-stack-loadgen for both (see the
+    top: the idle connections go to their own echo ports, and the Linux
+    server runs as enough processes to hold them). Memory: what the machine
+    lost (MemAvailable) with the N connections open, both ends included (the
+    client's share is the same user-space stack for both servers; freed
+    memory from the run before blurs it), and the servers' resident size then
+    (the Linux server's processes summed, its kernel sockets not included;
+    the engine keeps its peak: freed heap is reused, not returned)."""
     rows = []
+    if not tools.stack_loadgen:
+        log("  scale: skipped, no sn-stack-loadgen")
+        return rows
     cpu = os.sysconf("SC_NPROCESSORS_ONLN") - 1
+    top = max(counts)
+    ports = [SCALE_PORT_BASE + i for i in range(-(-top // SCALE_PER_PORT))]
+    processes = linux_processes(top + 64)
     for server in ("linux", "shardnet"):
-        with Server(server, tools) as s:
+        with Server(server, tools, idle_ports=ports, processes=processes) as s:
             for n in counts:
                 time.sleep(1)  # the previous run's sockets are gone
                 mem0 = meminfo_available()
+                t0 = time.time()
                 p = subprocess.Popen(
-                    f"exec ip netns exec {CLI} taskset -c {cpu} {tools.loadgen} --mode rpc "
-                    f"--server {SRV_IP} --port 7 --conns 32 --size 64 --duration {seconds} "
-                    f"--warmup 1 --idle {n} --sources {','.join(SCALE_SOURCES)}", shell=True,
+                    f"exec ip netns exec {CLI} taskset -c {cpu} {tools.stack_loadgen} "
+                    f"--iface afxdp:{CLI_IF} --ip {STACK_CLI_IP}/24 --mode rpc --server {SRV_IP} "
+                    f"--port 7 --conns 32 --size 64 --duration {seconds} --warmup 1 --idle {n} "
+                    f"--idle-ports {','.join(map(str, ports))}", shell=True,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 err = ""
                 for line in p.stderr:  # the idle connections are open: measure memory
                     err += line
                     if "idle connections open" in line:
                         break
+                time.sleep(0.5)  # within the warm-up: the server's accept()s catch up
                 mem = mem0 - meminfo_available()
-                rss = rss_of(s.procs[0].pid) if server == "shardnet" else 0
-                out, rest = p.communicate(timeout=seconds + 120)
+                rss = s.rss()
+                out, rest = p.communicate(timeout=seconds + 180)
                 try:
                     r = json.loads(out.strip().splitlines()[-1])
                 except (ValueError, IndexError):
                     r = {"ok": False, "rate": 0}
                     log(f"    load generator failed: {(err + rest).strip()[-300:]}")
-                r.update(server=server, idle=n, memory=mem, engine_rss=rss)
+                else:  # how the idle connections went; everything if the run failed
+                    said = (err + rest).splitlines()
+                    log("\n".join("    " + line for line in said
+                                   if not r.get("ok") or "idle connections" in line))
+                r.update(server=server, idle=n, memory=mem, server_rss=rss,
+                         processes=processes if server == "linux" else 1)
                 rows.append(r)
                 log(f"  scale {server:8} {n:>7} open  {r.get('rate', 0):>10,.0f}/s  "
-                    f"p99 {r.get('p99_us', 0):>8.1f} us  machine memory {mem / 2**20:7.1f} MiB"
-                    + (f"  engine RSS {rss / 2**20:.1f} MiB" if server == "shardnet" else "")
+                    f"p99 {r.get('p99_us', 0):>8.1f} us  machine memory {mem / 2**20:7.1f} MiB  "
+                    f"server RSS {rss / 2**20:.1f} MiB  ({time.time() - t0:.0f} s)"
                     + ("" if r.get("ok") else "  (FAILED)"))
     return rows
 
 
 def scale_table(rows):
     by = {(r["server"], r["idle"]): r for r in rows}
-    lines = ["scale: RPC on 32 connections while N more are open and idle (sn-loadgen, veth):", "",
-             "| open | linux /s | p99 us | memory MiB | shardnet /s | ratio | p99 us | memory MiB "
-             "| engine RSS MiB (total) |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    procs = max((r.get("processes", 1) for r in rows if r["server"] == "linux"), default=1)
+    lines = ["scale: RPC on 32 connections while N more are open and idle (sn-stack-loadgen, "
+             f"veth; sn-linux-server as {procs} processes on the one core, past the descriptor "
+             "limit; memory: MemAvailable lost, both ends; RSS: the server's user space):", "",
+             "| open | linux /s | p99 us | memory MiB | server RSS MiB | shardnet /s | ratio "
+             "| p99 us | memory MiB | engine RSS MiB (total) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n in sorted({r["idle"] for r in rows}):
         lx, sn = by.get(("linux", n), {}), by.get(("shardnet", n), {})
         ratio = f"{sn.get('rate', 0) / lx['rate']:.2f}x" if lx.get("rate") else "-"
         lines.append(f"| {n:,} | {lx.get('rate', 0):,.0f} | {lx.get('p99_us', 0):.1f} | "
-                     f"{lx.get('memory', 0) / 2**20:.1f} | {sn.get('rate', 0):,.0f} | {ratio} | "
-                     f"{sn.get('p99_us', 0):.1f} | {sn.get('memory', 0) / 2**20:.1f} | "
-                     f"{sn.get('engine_rss', 0) / 2**20:.1f} |")
+                     f"{lx.get('memory', 0) / 2**20:.1f} | {lx.get('server_rss', 0) / 2**20:.1f} | "
+                     f"{sn.get('rate', 0):,.0f} | {ratio} | {sn.get('p99_us', 0):.1f} | "
+                     f"{sn.get('memory', 0) / 2**20:.1f} | {sn.get('server_rss', 0) / 2**20:.1f} |")
     return "\n".join(lines)
 
 
@@ -487,12 +559,9 @@ def main():
     started = time.time()
     cg = None
     scale_rows = []
-    # Each process here may hold at most `ulimit -Hn` descriptors, and raising
-    # that needs CAP_SYS_RESOURCE: the Linux server and sn-loadgen hold one
-    # per connection, so the largest count stays under the hard limit.
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    top = 100000 if hard == resource.RLIM_INFINITY else min(100000, hard - 1000)
-    counts = [1000, 10000] if tools.quick else [1000, 10000, top]
+    # Scale: sn-stack-loadgen needs no descriptor per connection, and the
+    # Linux server runs as enough processes to stay under the descriptor limit.
+    counts = [1000, 10000] if tools.quick else [1000, 10000, 100000]
     with Veth():
         rows = run_all(tools, tools.seconds, tools.warmup, tools.only)
         if not tools.only or any("scale".startswith(o) for o in tools.only):

@@ -16,8 +16,18 @@
 // that tell a struggling client apart (retransmits, drops). Exit code 1 if no
 // connection was ever made.
 //
-// Differences from Linux the numbers may show: short connections use the
-// stack's ephemeral ports (RFC 6056, 49152-65535); the client closes first, so
+// Scale runs (--idle N): before the measured connections, N more are opened
+// and held open without data until the end, as sn-loadgen's --idle does; the
+// same "idle connections open" line on stderr says when they are. They need
+// no file descriptor, so N is not held under the process's descriptor limit.
+// Unlike sn-loadgen they all come from the stack's one address (--ip: the
+// AF_XDP port steers that one address to the stack), so instead of --sources
+// they spread over the server ports --idle-ports, in turn: each (our address,
+// server port) pair has the 64,512 ephemeral ports 1024-65535.
+//
+// Differences from Linux the numbers may show: connections use the stack's
+// ephemeral ports (RFC 6056), 1024-65535 (as the bench sets Linux's
+// ip_local_port_range for sn-loadgen); the client closes first, so
 // its TIME-WAIT entries pile up in the stack's bounded table, whose oldest go
 // early when it is full (counted as tcp_time_wait_overflow, Linux's
 // tcp_max_tw_buckets) and free their ports; a connect() that finds no free
@@ -70,6 +80,8 @@ struct Options {
   int cpu = -1;                 // pin the thread here (-1: leave it)
   uint32_t buffer_size = 2048;  // packet buffer bytes: a frame (mtu + 18 + headroom) fits one
   uint32_t socket_buffer = ConnectionConfig{}.send_buffer;  // each socket's send and receive
+  uint32_t idle = 0;                 // connections opened first and held open, idle (scale runs)
+  std::vector<uint16_t> idle_ports;  // the server ports they go to, in turn (else --port)
 };
 
 constexpr size_t kChunk = 65536;                        // bulk writes and every read
@@ -77,6 +89,12 @@ constexpr Duration kRetryPause = Duration::millis(10);  // before a failed slot 
 constexpr Duration kCloseGrace = Duration::seconds(1);  // for the closing handshakes at the end
 constexpr int kMaxDiagnostics = 10;                     // error messages printed, then counted
 constexpr PoolConfig kPool{16384, 2048, 256};           // 1024 connections and AF_XDP's fill ring
+// Idle connections: handshakes (and at the end closing handshakes) in flight
+// at once, so that neither the server's SYN queue nor our ARP queue overflows.
+constexpr uint32_t kIdleInFlight = 512;
+constexpr Duration kIdleOpenTime = Duration::seconds(60);   // to open them all, at most
+constexpr Duration kIdleCloseTime = Duration::seconds(20);  // to close them all, at most
+constexpr uint16_t kEphemeralFirst = 1024;  // every unprivileged port (Linux's bench setting)
 
 class LoadGen;
 
@@ -96,6 +114,7 @@ struct Conn {
 
 struct RunResult {
   uint64_t ops = 0, bytes = 0, errors = 0, connected = 0;
+  uint32_t idle_open = 0;  // idle connections still open at the end of the window
   double seconds = 0;
   // The window's time split by whether the loop's last poll found work (the
   // engine's shard monitor): a client near 100% busy limits the rate itself.
@@ -341,6 +360,127 @@ class LoadGen {
   std::array<std::byte, kChunk> rx_;  // where every read goes
 };
 
+// The scale runs' idle connections (--idle): opened before the measured ones,
+// kIdleInFlight handshakes at a time, then held open without data until the
+// end, and closed kIdleInFlight at a time. A connection that fails to open,
+// or that the server closes, is counted and not replaced (sn-loadgen's rule).
+// Open ones hold no packet buffer: nothing is queued or unacknowledged.
+class IdleConns {
+ public:
+  IdleConns(Stack& stack, Ipv4Address server, std::vector<uint16_t> ports, uint32_t n)
+      : stack_(stack), server_(server), ports_(std::move(ports)), slots_(n) {
+    for (auto& s : slots_)
+      s.owner = this;
+  }
+  ~IdleConns() {
+    for (auto& s : slots_)
+      if (s.socket != nullptr) s.socket->abort();
+  }
+  IdleConns(const IdleConns&) = delete;
+  IdleConns& operator=(const IdleConns&) = delete;
+
+  // Opens them all, polling the stack, until each has connected or failed
+  // (or kIdleOpenTime has passed, or a signal came).
+  void open() {
+    const Instant deadline = steady_now() + kIdleOpenTime;
+    stack_.poll(steady_now());
+    for (Instant now = steady_now(); now < deadline && !g_stop; now = steady_now()) {
+      while (next_ < slots_.size() && connecting_ < kIdleInFlight)
+        start(slots_[next_++]);
+      stack_.flush();
+      if (next_ == slots_.size() && connecting_ == 0) break;
+      stack_.poll(now);
+    }
+  }
+
+  // Closes every one still open (a FIN each), with at most kIdleInFlight
+  // closing handshakes in the stack's table beyond the `others` connections
+  // that stay, and waits for them to finish (or kIdleCloseTime).
+  void close(size_t others) {
+    const Instant deadline = steady_now() + kIdleCloseTime;
+    size_t i = 0;
+    for (Instant now = steady_now(); now < deadline; now = steady_now()) {
+      while (i < slots_.size() && stack_.tcp().connections() < held_ + others + kIdleInFlight) {
+        Slot& s = slots_[i++];
+        if (s.socket == nullptr) continue;
+        s.socket->close();  // no events from here on
+        s.socket = nullptr;
+        --held_;
+        if (s.connecting) {
+          --connecting_;
+        } else {
+          --open_;
+        }
+      }
+      stack_.flush();
+      if (i == slots_.size() && stack_.tcp().connections() <= others) break;
+      stack_.poll(now);
+    }
+  }
+
+  uint32_t open_count() const { return open_; }  // connected and still open
+  uint32_t failed() const { return failed_; }    // never connected
+  uint32_t lost() const { return lost_; }        // connected, then closed by the server
+
+ private:
+  struct Slot {
+    IdleConns* owner = nullptr;
+    TcpSocket* socket = nullptr;
+    bool connecting = false;
+  };
+
+  void start(Slot& s) {
+    const size_t i = static_cast<size_t>(&s - slots_.data());
+    auto r = stack_.tcp().connect(server_, L4Port(ports_[i % ports_.size()]));
+    if (!r) return error(s, r.error().message);
+    s.socket = *r;
+    s.connecting = true;
+    ++connecting_;
+    ++held_;
+    s.socket->set_on_event(
+        [](void* a, TcpSocket&) { static_cast<Slot*>(a)->owner->event(*static_cast<Slot*>(a)); },
+        &s);
+  }
+
+  void event(Slot& s) {
+    TcpSocket& sock = *s.socket;
+    if (s.connecting) {
+      if (sock.state() == TcpState::kSynSent) return;
+      --connecting_;
+      s.connecting = false;
+      if (sock.state() == TcpState::kClosed) return error(s, to_string(sock.error()));
+      ++open_;
+    }
+    if (sock.state() == TcpState::kClosed || sock.eof()) {
+      --open_;
+      ++lost_;
+      sock.close();
+      s.socket = nullptr;
+      --held_;
+      if (lost_ <= kMaxDiagnostics)
+        fmt::print(stderr, "sn-stack-loadgen: idle connection closed by the server\n");
+    }
+  }
+
+  // Counts a connection that did not open, and releases its socket.
+  void error(Slot& s, const char* why) {
+    if (++failed_ <= kMaxDiagnostics)
+      fmt::print(stderr, "sn-stack-loadgen: idle connect: {}\n", why);
+    if (s.socket == nullptr) return;
+    s.socket->close();
+    s.socket = nullptr;
+    --held_;
+  }
+
+  Stack& stack_;
+  const Ipv4Address server_;
+  const std::vector<uint16_t> ports_;
+  std::vector<Slot> slots_;
+  size_t next_ = 0;  // the next slot to open
+  uint32_t connecting_ = 0, open_ = 0, failed_ = 0, lost_ = 0;
+  size_t held_ = 0;  // slots with a socket: connecting or open
+};
+
 const char* mode_name(Mode m) {
   switch (m) {
     case Mode::kRpc:
@@ -356,7 +496,8 @@ const char* mode_name(Mode m) {
 }
 
 // sn-loadgen's rule: something was done, and errors stayed under 1% of the
-// operations (rpc, short) or under one per connection (bulk).
+// operations (rpc, short) or under one per connection (bulk); and (print_result)
+// every idle connection was open to the end.
 bool result_ok(const Options& o, const RunResult& r) {
   const bool bulk = o.mode == Mode::kUpload || o.mode == Mode::kDownload;
   if (bulk) return r.bytes > 0 && r.errors < static_cast<uint64_t>(o.conns);
@@ -368,11 +509,11 @@ void print_result(const Options& o, const RunResult& r) {
   fmt::print(
       "{{\"mode\":\"{}\",\"conns\":{},\"size\":{},\"depth\":{},\"seconds\":{:.3f},\"ops\":{},"
       "\"rate\":{:.1f},\"bytes\":{},\"gbps\":{:.3f},\"p50_us\":{:.1f},\"p99_us\":{:.1f},"
-      "\"p999_us\":{:.1f},\"errors\":{},\"ok\":{}}}\n",
+      "\"p999_us\":{:.1f},\"errors\":{},\"idle\":{},\"ok\":{}}}\n",
       mode_name(o.mode), o.conns, o.size, o.mode == Mode::kRpc ? o.depth : 1, r.seconds, r.ops,
       r.ops / secs, r.bytes, r.bytes * 8 / secs / 1e9, r.latency.quantile_us(0.5),
-      r.latency.quantile_us(0.99), r.latency.quantile_us(0.999), r.errors,
-      result_ok(o, r) ? "true" : "false");
+      r.latency.quantile_us(0.99), r.latency.quantile_us(0.999), r.errors, r.idle_open,
+      result_ok(o, r) && r.idle_open == o.idle ? "true" : "false");
   std::fflush(stdout);
 }
 
@@ -475,7 +616,14 @@ int run_main(int argc, char** argv) {
   app.add_option("--socket-buffer", o.socket_buffer,
                  "Bytes each connection may hold to send, and to read (its window)")
       ->check(CLI::Range(4096u, 8u << 20));
+  app.add_option("--idle", o.idle, "Connections opened first and held open, idle (scale runs)")
+      ->check(CLI::Range(0u, 1u << 22));
+  app.add_option("--idle-ports", o.idle_ports,
+                 "Server ports for the idle connections, in turn (default --port); each has "
+                 "64,512 ephemeral ports of ours")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
+  if (o.idle_ports.empty()) o.idle_ports.push_back(o.port);
 
   const auto server = Ipv4Address::parse(o.server);
   if (!server) {
@@ -522,10 +670,13 @@ int run_main(int argc, char** argv) {
   for (auto& b : cfg.tcp.isn_secret)
     b = static_cast<uint8_t>(seeds.next());
   const auto conns = static_cast<uint32_t>(o.conns);
-  // Every connection's SYN may wait for the server's ARP reply at the start;
-  // the table holds the open ones and those closing towards TIME-WAIT.
-  cfg.arp.pending_per_entry = cfg.arp.pending_total = std::max(256u, conns + 64);
-  cfg.tcp.max_connections = std::max(4096u, 4 * conns);
+  const uint32_t idle_in_flight = o.idle > 0 ? kIdleInFlight : 0;
+  // Every connection's SYN may wait for the server's ARP reply at the start
+  // (the idle ones' kIdleInFlight at a time); the table holds the open ones
+  // and those closing towards TIME-WAIT.
+  cfg.arp.pending_per_entry = cfg.arp.pending_total = std::max(256u, conns + idle_in_flight + 64);
+  cfg.tcp.max_connections = std::max(4096u, 4 * conns + o.idle + idle_in_flight);
+  cfg.tcp.ephemeral_first = kEphemeralFirst;
   cfg.tcp.connection.send_buffer = cfg.tcp.connection.recv_buffer = o.socket_buffer;
   auto stack = std::make_unique<Stack>(cfg, *pool, steady_now(), seeds.next());
   stack->add_interface(**port, *ip);
@@ -533,8 +684,23 @@ int run_main(int argc, char** argv) {
 
   auto result = std::make_unique<RunResult>();
   {
+    auto idle = std::make_unique<IdleConns>(*stack, *server, o.idle_ports, o.idle);
+    if (o.idle > 0) {
+      const Instant t0 = steady_now();
+      idle->open();
+      fmt::print(stderr, "sn-stack-loadgen: {} of {} idle connections open in {:.1f} s\n",
+                 idle->open_count(), o.idle, (steady_now() - t0).ns() / 1e9);
+    }
     auto gen = std::make_unique<LoadGen>(o, *stack, *server);
     gen->run(*result);
+    result->idle_open = idle->open_count();
+    if (o.idle > 0) {
+      fmt::print(stderr,
+                 "sn-stack-loadgen: idle connections: {} open to the end, {} failed to open, "
+                 "{} closed by the server\n",
+                 idle->open_count(), idle->failed(), idle->lost());
+      idle->close(static_cast<size_t>(o.conns));
+    }
     gen->finish();
   }
   fmt::print(stderr, "sn-stack-loadgen: {} {}:{}, {} connections made, {} errors\n",
