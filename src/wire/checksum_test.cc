@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "base/rng.h"
@@ -24,6 +26,28 @@ uint16_t naive_checksum(std::span<const std::byte> d) {
   while (s >> 16)
     s = (s & 0xffff) + (s >> 16);
   return static_cast<uint16_t>(~s);
+}
+
+// The unfolded sum of `d` in big-endian word sense, byte by byte, starting at
+// byte phase `odd` (true: the first byte is a low byte). naive_fold() of it is
+// what Checksum::sum() returns.
+uint64_t naive_raw_sum(std::span<const std::byte> d, bool odd = false) {
+  uint64_t s = 0;
+  for (std::byte b : d) {
+    s += odd ? std::to_integer<uint64_t>(b) : std::to_integer<uint64_t>(b) << 8;
+    odd = !odd;
+  }
+  return s;
+}
+
+uint32_t naive_fold(uint64_t s) {
+  while (s >> 16)
+    s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint32_t>(s);
+}
+
+uint32_t naive_sum(std::span<const std::byte> d) {
+  return naive_fold(naive_raw_sum(d));
 }
 
 std::vector<std::byte> random_bytes(Rng& rng, size_t n) {
@@ -170,6 +194,186 @@ TEST(Checksum, IncrementalUpdate32EqualsRecompute) {
     const uint32_t new_value = static_cast<uint32_t>(rng.next());
     store32(&buf[12], new_value);
     ASSERT_EQ(checksum_adjust32(before, old_value, new_value), internet_checksum(buf));
+  }
+}
+
+TEST(Checksum, FoldSumMatchesNaiveFold) {
+  const uint64_t edges[] = {0,
+                            1,
+                            0xfffe,
+                            0xffff,
+                            0x10000,
+                            0x1fffe,
+                            0x1ffff,
+                            0xffffffff,
+                            0xfffffffe,
+                            0x100000000,
+                            0xffff0000ffff,
+                            0x8000000000000000,
+                            0xfffffffffffeffff,
+                            0xfffffffffffffffe,
+                            0xffffffffffffffff};
+  for (uint64_t s : edges)
+    EXPECT_EQ(fold_sum(s), naive_fold(s)) << std::hex << s;
+  Rng rng(0xf01d);
+  for (int i = 0; i < 100000; ++i) {
+    // Random values, and ones with long runs of 1 bits (carry chains).
+    const uint64_t r = rng.next();
+    const uint64_t s = i % 2 ? r : r | (~uint64_t{0} >> rng.below(64));
+    ASSERT_EQ(fold_sum(s), naive_fold(s)) << std::hex << s;
+    // Multiples of 0xffff fold to 0xffff (-0), never to 0.
+    const uint64_t m = (r >> 17) * 0xffff;
+    ASSERT_EQ(fold_sum(m), m ? 0xffffu : 0u) << std::hex << m;
+  }
+}
+
+// Random pieces of every length to 4096, some odd, at random alignments, with
+// word adds interleaved at any byte phase: sum() equals the byte-at-a-time
+// reference over the concatenation plus the words.
+TEST(Checksum, RandomPiecesMatchNaiveReference) {
+  Rng rng(0xc5c5);
+  for (size_t n = 0; n <= 4096; ++n) {
+    auto buf = random_bytes(rng, n + 8);
+    const size_t off = rng.below(8);
+    const auto data = std::span<const std::byte>(buf).subspan(off, n);
+    Checksum pieces;
+    uint64_t words = 0;
+    size_t at = 0;
+    while (at < n) {
+      size_t len;
+      switch (rng.below(4)) {
+        case 0:
+          len = rng.below(4);
+          break;  // 0 to 3 bytes
+        case 1:
+          len = rng.below(80);
+          break;  // header-sized
+        case 2:
+          len = rng.below(n + 1);
+          break;
+        default:
+          len = 2 * rng.below(40) + 1;
+          break;  // odd
+      }
+      len = std::min(len, n - at);
+      pieces.add(data.subspan(at, len));
+      at += len;
+      if (rng.chance(0.2)) {
+        const uint32_t w = static_cast<uint32_t>(rng.next());
+        switch (rng.below(3)) {
+          case 0:
+            pieces.add16(static_cast<uint16_t>(w));
+            words += static_cast<uint16_t>(w);
+            break;
+          case 1:
+            pieces.add32(w);
+            words += (w >> 16) + (w & 0xffff);
+            break;
+          default:
+            pieces.add_sum(w & 0x1ffff);
+            words += w & 0x1ffff;
+            break;
+        }
+      }
+    }
+    const uint32_t want = naive_fold(naive_raw_sum(data) + words);
+    ASSERT_EQ(pieces.sum(), want) << "n=" << n << " off=" << off;
+    ASSERT_EQ(pieces.finish(), static_cast<uint16_t>(~want)) << "n=" << n;
+    ASSERT_EQ(Checksum{}.add(data).sum(), naive_sum(data)) << "n=" << n << " off=" << off;
+    ASSERT_EQ(internet_checksum(data), naive_checksum(data)) << "n=" << n << " off=" << off;
+  }
+}
+
+TEST(Checksum, RandomSplitPointsMatchWhole) {
+  // Two and three pieces, every split of a few buffers, odd splits included.
+  Rng rng(9293);
+  for (size_t n : {0, 1, 2, 3, 7, 8, 9, 20, 31, 63, 64, 65, 97, 130}) {
+    auto buf = random_bytes(rng, n);
+    const uint32_t want = naive_sum(buf);
+    for (size_t i = 0; i <= n; ++i) {
+      for (size_t j = i; j <= n; ++j) {
+        const std::span<const std::byte> d(buf);
+        ASSERT_EQ(Checksum{}.add(d.first(i)).add(d.subspan(i, j - i)).add(d.subspan(j)).sum(), want)
+            << "n=" << n << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+TEST(Checksum, AllOnesOfLargeLengthsCarryRight) {
+  Rng rng(0xff);
+  for (size_t n : {8, 9, 63, 64, 65, 1460, 1461, 1500, 8960, 8961, 9000, 65535, 65536, 131072}) {
+    std::vector<std::byte> ff(n, std::byte{0xff});
+    const uint32_t want = naive_sum(ff);
+    ASSERT_EQ(Checksum{}.add(ff).sum(), want) << "n=" << n;
+    ASSERT_EQ(internet_checksum(ff), naive_checksum(ff)) << "n=" << n;
+    EXPECT_EQ(checksum_ok(ff), want == 0xffff) << "n=" << n;
+    // In random pieces, after words that are all ones as well.
+    Checksum pieces;
+    pieces.add_sum(0xffff).add32(0xffffffff).add16(0xffff);
+    for (size_t at = 0; at < n;) {
+      const size_t len = std::min<size_t>(rng.below(3000), n - at);
+      pieces.add(std::span<const std::byte>(ff).subspan(at, len));
+      at += len;
+    }
+    ASSERT_EQ(pieces.sum(), naive_fold(naive_raw_sum(ff) + 4 * 0xffff)) << "n=" << n;
+  }
+  // All zero bytes sum to +0 however long; one word of ffff makes it -0.
+  std::vector<std::byte> zeros(9001);
+  EXPECT_EQ(Checksum{}.add(zeros).sum(), 0u);
+  EXPECT_EQ(Checksum{}.add(zeros).add16(0xffff).sum(), 0xffffu);
+  EXPECT_EQ(Checksum{}.add(std::span(zeros).first(3)).add(zeros).sum(), 0u);
+}
+
+TEST(Checksum, ManyWordAddsDoNotOverflow) {
+  Checksum c;
+  uint64_t want = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    c.add32(0xffffffff).add_sum(0xffff).add16(0xfffe);
+    want += 0xffff + 0xffff + 0xffff + 0xfffe;
+  }
+  EXPECT_EQ(c.sum(), naive_fold(want));
+}
+
+TEST(Checksum, PseudoHeaderSumMatchesBytes) {
+  Rng rng(768);
+  for (int i = 0; i < 10000; ++i) {
+    const Ipv4Address src{static_cast<uint32_t>(rng.next())};
+    const Ipv4Address dst{static_cast<uint32_t>(rng.next())};
+    const auto proto = static_cast<uint8_t>(rng.next());
+    const auto len = static_cast<uint16_t>(rng.next());
+    std::byte ph[12];
+    store32(ph, src.v);
+    store32(ph + 4, dst.v);
+    store8(ph + 8, 0);
+    store8(ph + 9, proto);
+    store16(ph + 10, len);
+    ASSERT_EQ(pseudo_header_sum(src, dst, proto, len), naive_sum(ph)) << i;
+  }
+}
+
+// The bulk sum's portable version (the one used where there is no
+// add-with-carry intrinsic) against the one in use and the reference.
+TEST(Checksum, PortableSumWordsMatches) {
+  Rng rng(64);
+  for (size_t n = 0; n <= 2100; ++n) {
+    auto buf = random_bytes(rng, n + 8);
+    if (n % 7 == 0) std::fill(buf.begin(), buf.end(), std::byte{0xff});
+    const auto data = std::span<const std::byte>(buf).subspan(rng.below(8), n);
+    const uint64_t init = n % 3 == 0 ? ~uint64_t{0} - rng.below(4) : rng.next();
+    const uint64_t portable = checksum_detail::sum_words_portable(init, data);
+    ASSERT_EQ(portable, checksum_detail::sum_words(init, data)) << "n=" << n;
+    // Unrotated, it is the sum starting at the other byte phase (on a
+    // little-endian machine, where the first byte is a low byte).
+    const uint64_t init_words =
+        (init & 0xffff) + (init >> 16 & 0xffff) + (init >> 32 & 0xffff) + (init >> 48);
+    ASSERT_EQ(fold_sum(portable),
+              naive_fold(init_words + naive_raw_sum(data, checksum_detail::kEvenPhaseRot != 0)))
+        << "n=" << n;
+    // Native-order words: a rotation by kEvenPhaseRot gives word sense.
+    const uint64_t bytes =
+        std::rotl(checksum_detail::sum_words_portable(0, data), checksum_detail::kEvenPhaseRot);
+    ASSERT_EQ(fold_sum(bytes), naive_sum(data)) << "n=" << n;
   }
 }
 
