@@ -85,6 +85,12 @@ class Packet {
   // in hardware, or a partial checksum from a sender on this host; see
   // port/partial_csum.h): the stack need not sum the payload again.
   bool l4_csum_ok = false;
+  // On a sent frame: its TCP checksum field holds only the folded
+  // pseudo-header sum (RFC 1071's partial sum; Linux's CHECKSUM_PARTIAL), for
+  // the port to complete or to hand over as partial. The stack sends such a
+  // frame only to a port that says it can (Port::tx_l4_csum_offload); it
+  // completes the checksum itself for any other.
+  bool l4_csum_partial = false;
 
  private:
   friend class PacketPool;

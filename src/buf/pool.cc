@@ -130,6 +130,7 @@ PacketPtr PacketPool::alloc() {
   p->next_ = nullptr;
   p->iface = 0;
   p->l4_csum_ok = false;
+  p->l4_csum_partial = false;
   return PacketPtr(p);
 }
 

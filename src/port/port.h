@@ -53,6 +53,11 @@ class Port {
   // frame coming due), or Instant::never().
   virtual Instant next_event() const { return Instant::never(); }
 
+  // True if frames may be sent with a partial TCP checksum
+  // (Packet::l4_csum_partial): the device completes it, or carries it to a
+  // receiver that trusts the link (a local peer; see port/partial_csum.h).
+  virtual bool tx_l4_csum_offload() const { return false; }
+
   virtual const PortCounters& counters() const = 0;
   // The device's own counters beyond counters(); wrappers pass the inner's on.
   virtual std::span<const DeviceCounter> device_counters() const { return {}; }

@@ -518,6 +518,11 @@ size_t ShmPort::rx_burst(PacketPool& pool, std::span<PacketPtr> out, Instant now
       continue;
     }
     std::memcpy(p->append(len), slot + kShmSlotHeader, len);
+    // The sender left the TCP checksum partial: the link is memory, and the
+    // peer vouches for the bytes (as it could with any checksum it liked).
+    p->l4_csum_ok = (std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(slot + 4))
+                         .load(std::memory_order_relaxed) &
+                     kShmSlotCsumPartial) != 0;
     counters_.rx_frames.inc();
     counters_.rx_bytes.inc(len);
     out[n++] = std::move(p);
@@ -557,6 +562,8 @@ size_t ShmPort::tx_burst(std::span<PacketPtr> frames, Instant) {
       std::memcpy(slot + at, q->data(), q->size());
       at += q->size();
     }
+    std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(slot + 4))
+        .store(p->l4_csum_partial ? kShmSlotCsumPartial : 0, std::memory_order_relaxed);
     std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(slot))
         .store(len, std::memory_order_relaxed);
     ++tx_tail_;

@@ -19,7 +19,8 @@
 //                  +64   uint32 head   next slot to drain; the consumer's
 //                  +128  uint32 armed  the consumer sleeps: ring its doorbell
 //                  +192  slots[slots], each slot_size bytes: uint32 length,
-//                        12 bytes reserved, the frame's bytes from +16
+//                        uint32 flags (kShmSlotCsumPartial), 8 bytes
+//                        reserved, the frame's bytes from +16
 //
 // Indices count modulo 2^32; the slot of position p is p & (slots - 1). A
 // producer writes the frame and its length, then publishes tail with release,
@@ -147,8 +148,10 @@ struct ShmPortRingHeader {
 static_assert(sizeof(ShmPortRingHeader) == 192);
 
 inline constexpr uint64_t kShmPortMagic = 0x3154524f504e5353;  // "SSNPORT1" little-endian
-inline constexpr uint32_t kShmPortVersion = 1;
-inline constexpr uint32_t kShmSlotHeader = 16;  // a slot's length word and padding
+inline constexpr uint32_t kShmPortVersion = 2;                 // 2: a slot's flags word
+inline constexpr uint32_t kShmSlotHeader = 16;  // a slot's length and flags words, padding
+// A slot's flags: the frame's TCP checksum is partial (Packet::l4_csum_partial).
+inline constexpr uint32_t kShmSlotCsumPartial = 1;
 inline constexpr uint32_t kShmMaxQueues = 64;
 
 // The membership word: state in bits 62..63, A's pid in 0..30, B's in 31..61.
@@ -204,6 +207,8 @@ class ShmPort final : public Port {
   uint32_t mtu() const override { return mtu_; }
   int wait_fd() const override { return rx_bell_; }
   Instant next_event() const override;
+  // Partial TCP checksums cross the link as they are: both ends are engines.
+  bool tx_l4_csum_offload() const override { return true; }
   const PortCounters& counters() const override { return counters_; }
   std::span<const DeviceCounter> device_counters() const override { return named_; }
   const ShmCounters& shm_counters() const { return shm_; }

@@ -175,6 +175,22 @@ TEST_F(ShmPortTest, TwoSidesExchangeFramesBothWaysByteExact) {
   EXPECT_EQ(open()[0]->side(), 'a');  // and the next opener makes a new one
 }
 
+TEST_F(ShmPortTest, PartialChecksumsCrossTheLinkVouchedFor) {
+  Ports a = open();
+  Ports b = open();
+  EXPECT_TRUE(a[0]->tx_l4_csum_offload());
+  std::vector<PacketPtr> f;
+  for (uint32_t i = 0; i < 4; ++i) {
+    f.push_back(make_frame(pool_, b[0]->mac(), a[0]->mac(), i, 100));
+    f.back()->l4_csum_partial = i % 2 == 1;
+  }
+  ASSERT_EQ(a[0]->tx_burst(f, kT0), 4u);
+  auto got = receive(*b[0]);
+  ASSERT_EQ(got.size(), 4u);
+  for (uint32_t i = 0; i < 4; ++i)
+    EXPECT_EQ(got[i]->l4_csum_ok, i % 2 == 1) << i;  // only what the sender left partial
+}
+
 TEST_F(ShmPortTest, AloneDropsWhatItSends) {
   Ports a = open();
   EXPECT_EQ(send(*a[0], 0, 4), 0u);

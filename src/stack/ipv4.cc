@@ -1,6 +1,7 @@
 // IPv4 receive and send paths.
 #include "stack/ipv4.h"
 
+#include "stack/chain_checksum.h"
 #include "stack/stack.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
@@ -127,6 +128,9 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   }
   Interface& ifc = stack_.iface(hop->iface);
   const uint32_t len = payload->chain_size();
+  // What the port cannot carry partial, the stack completes (Linux's
+  // skb_checksum_help()).
+  if (payload->l4_csum_partial && !ifc.port->tx_l4_csum_offload()) complete_tcp_checksum(*payload);
   if (len + Ipv4Header::kSize > 65535) {
     c.drop.ip_too_big.inc();
     return Error{Errc::kTooBig, "datagram larger than 65535 bytes"};
@@ -146,6 +150,7 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
       c.drop.ip_df_too_big.inc();
       return Error{Errc::kTooBig, "datagram exceeds the MTU and may not be fragmented"};
     }
+    if (payload->l4_csum_partial) complete_tcp_checksum(*payload);  // (TCP sets DF: not here)
     auto r = fragment(ifc, hop->next_hop, h, std::move(payload));
     if (r) c.ip_tx_datagrams.inc();
     return r;
@@ -158,6 +163,7 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
       return Error{Errc::kNoBuffers, "packet pool exhausted"};
     }
     chain_copy_out(*payload, 0, std::span<std::byte>(flat->append(len), len));
+    flat->l4_csum_partial = payload->l4_csum_partial;
     payload = std::move(flat);
   }
   h.emit(std::span<std::byte>(payload->prepend(Ipv4Header::kSize), Ipv4Header::kSize));

@@ -84,8 +84,14 @@ void TcpSocket::abort() {
   tcp_.stack().timers().schedule(timer_, tcp_.stack().now());
 }
 
+// Lazily, as Linux's TCP timers go: most calls push the deadline later (each
+// ACK restarts the retransmission timer), and a timer left at an earlier
+// deadline just fires early, finds nothing due and is placed again here. Only
+// an earlier deadline moves it: the wheel is touched about once per RTO, not
+// once per segment.
 void TcpSocket::arm() {
-  Instant next = conn_.next_deadline();
+  const Instant next = conn_.next_deadline();
+  if (timer_.armed() && timer_.deadline() <= next) return;
   if (next == Instant::never())
     tcp_.stack().timers().cancel(timer_);
   else
@@ -102,14 +108,14 @@ void TcpSocket::send(const TcpHeader& h, PacketPtr payload) {
     }
   }
   const uint32_t len = payload->chain_size();
-  Checksum sum;
-  checksum_chain(sum, *payload);
   TcpHeader out = h;
   out.src_port = lport_;
   out.dst_port = rport_;
   const uint32_t size = static_cast<uint32_t>(out.size());
-  out.emit(std::span<std::byte>(payload->prepend(size), size), local_, remote_, sum.sum(),
-           static_cast<uint16_t>(len));
+  // The checksum is left partial: IPv4 completes it unless the port can.
+  out.emit_partial(std::span<std::byte>(payload->prepend(size), size), local_, remote_,
+                   static_cast<uint16_t>(len));
+  payload->l4_csum_partial = true;
   Ipv4::Send s;
   s.src = local_;
   s.dst = remote_;

@@ -65,6 +65,34 @@ TEST(TcpMss, IsTheInterfaceMtuLessFortyAtMostTheConfiguredMaximum) {
   }
 }
 
+// A port that takes partial checksums gets them (Packet::l4_csum_partial, the
+// field holding the pseudo-header sum); any other gets them completed.
+TEST(TcpChecksumOffload, PartialOnlyToAPortThatTakesThem) {
+  for (const bool offload : {false, true}) {
+    FakeStack s;
+    s.port.csum_offload = offload;
+    s.take_sent();
+    s.learn_peer();
+    auto on_accept = [](void*, TcpSocket&) {};
+    ASSERT_TRUE(s.stack.tcp().listen(kTcpPort, 8, on_accept, nullptr).ok());
+    s.feed_ip(tcp_datagram(full_syn(1001, 100), {}));
+    auto sent = s.take_sent();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0]->l4_csum_partial, offload);
+    auto ip = ip_of(*sent[0]);
+    auto t = tcp_of(*sent[0]);
+    ASSERT_TRUE(ip && t);
+    EXPECT_EQ(t->checksum_ok(kOurIp, kPeerIp), !offload);
+    if (offload) {
+      EXPECT_EQ(t->checksum(), fold_sum(pseudo_header_sum(kOurIp, kPeerIp, kIpProtoTcp,
+                                                          uint16_t(ip->payload().size()))));
+      std::vector<std::byte> seg(ip->payload().begin(), ip->payload().end());
+      store16(seg.data() + 16, Checksum{}.add(seg).finish());  // what the device does
+      EXPECT_TRUE(TcpView::parse(seg)->checksum_ok(kOurIp, kPeerIp));
+    }
+  }
+}
+
 TEST_F(TcpDemuxTest, FullBacklogAnswersWithACookieThatOpensTheConnection) {
   listen_keep(1);
   feed(full_syn(1001, 100));

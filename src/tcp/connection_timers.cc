@@ -8,8 +8,9 @@
 namespace sn {
 
 Instant Connection::next_deadline() const {
-  return std::min({rto_at_, delack_at_, persist_at_, time_wait_at_, keepalive_deadline(),
-                   fin_wait2_deadline()});
+  const Instant a = std::min(rto_at_, delack_at_);
+  const Instant b = std::min(persist_at_, time_wait_at_);
+  return std::min(std::min(a, b), std::min(keepalive_deadline(), fin_wait2_deadline()));
 }
 
 void Connection::on_timer(Instant now) {

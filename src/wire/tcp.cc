@@ -165,6 +165,14 @@ bool TcpView::checksum_ok(Ipv4Address src, Ipv4Address dst) const {
 
 void TcpHeader::emit(std::span<std::byte> out, Ipv4Address src, Ipv4Address dst,
                      uint32_t payload_sum, uint16_t payload_len) const {
+  emit_partial(out, src, dst, payload_len);
+  // RFC 9293 §3.1 "Checksum": pseudo-header, header and data (the field
+  // holds the pseudo-header's sum now, so summing over it counts it).
+  store16(out.data() + 16, Checksum{}.add(out.first(size())).add_sum(payload_sum).finish());
+}
+
+void TcpHeader::emit_partial(std::span<std::byte> out, Ipv4Address src, Ipv4Address dst,
+                             uint16_t payload_len) const {
   const size_t header_length = size();
   SN_CHECK(out.size() >= header_length);
   std::byte* p = out.data();
@@ -179,12 +187,7 @@ void TcpHeader::emit(std::span<std::byte> out, Ipv4Address src, Ipv4Address dst,
   store16(p + 18, urgent);
   options.emit(out.subspan(kTcpMinHeaderSize));
   const auto length = static_cast<uint16_t>(header_length + payload_len);
-  // RFC 9293 §3.1 "Checksum": pseudo-header, header and data.
-  store16(p + 16, Checksum{}
-                      .add_sum(pseudo_header_sum(src, dst, kIpProtoTcp, length))
-                      .add(out.first(header_length))
-                      .add_sum(payload_sum)
-                      .finish());
+  store16(p + 16, static_cast<uint16_t>(pseudo_header_sum(src, dst, kIpProtoTcp, length)));
 }
 
 Parsed<TcpHeader> TcpHeader::from(const TcpView& view) {

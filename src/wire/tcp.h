@@ -121,6 +121,11 @@ struct TcpHeader {
   // payload_sum (a Checksum::sum() of the payload).
   void emit(std::span<std::byte> out, Ipv4Address src, Ipv4Address dst, uint32_t payload_sum,
             uint16_t payload_len) const;
+  // The same with a partial checksum: the field holds the folded
+  // pseudo-header sum only, for a device (or complete_l4_checksum) to finish
+  // by summing the header and payload over it.
+  void emit_partial(std::span<std::byte> out, Ipv4Address src, Ipv4Address dst,
+                    uint16_t payload_len) const;
   // Fails only if the view's options are malformed.
   static Parsed<TcpHeader> from(const TcpView& view);
 

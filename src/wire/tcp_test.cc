@@ -99,6 +99,21 @@ TEST(Tcp, EmitMatchesLinuxSyn) {
   EXPECT_EQ(out, to_vec(syn_segment()));
 }
 
+TEST(Tcp, PartialChecksumCompletedBySummingOverItEqualsTheFullOne) {
+  TcpHeader h = syn_header();
+  h.flags = kTcpAck | kTcpPsh;
+  const auto payload = std::vector<std::byte>(333, std::byte{0x5a});
+  std::vector<std::byte> full(h.size()), partial(h.size());
+  h.emit(full, kClient, kServer, Checksum{}.add(payload).sum(), 333);
+  h.emit_partial(partial, kClient, kServer, 333);
+  // The field holds the folded pseudo-header sum (what Linux hands over).
+  EXPECT_EQ(load16(partial.data() + 16),
+            fold_sum(pseudo_header_sum(kClient, kServer, kIpProtoTcp, uint16_t(h.size() + 333))));
+  EXPECT_TRUE(std::equal(full.begin(), full.begin() + 16, partial.begin()));
+  const uint16_t completed = Checksum{}.add(partial).add(payload).finish();
+  EXPECT_EQ(completed, load16(full.data() + 16));
+}
+
 TEST(Tcp, FromRoundTripsSyn) {
   auto v = TcpView::parse(syn_segment());
   ASSERT_TRUE(v.ok());
