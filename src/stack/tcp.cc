@@ -293,12 +293,20 @@ Result<TcpSocket*> Tcp::connect(Ipv4Address dst, L4Port port) {
 
 void Tcp::fold_counters(TcpSocket* s) {
   const ConnectionCounters& now = s->conn_.counters();
+  ConnectionCounters& was = s->reported_;
   StackCounters::Connections& total = stack_.counters().conn;
+  // The two that move with every call first; the rest, which rarely do,
+  // only if any of them moved (one block compare instead of ~20 branches).
+  total.segments_in.inc(now.segments_in - was.segments_in);
+  total.segments_out.inc(now.segments_out - was.segments_out);
+  was.segments_in = now.segments_in;
+  was.segments_out = now.segments_out;
+  if (std::memcmp(&now, &was, sizeof now) == 0) return;
 #define SN_FOLD(name) \
-  if (now.name != s->reported_.name) total.name.inc(now.name - s->reported_.name);
+  if (now.name != was.name) total.name.inc(now.name - was.name);
   SN_CONNECTION_COUNTERS(SN_FOLD)
 #undef SN_FOLD
-  s->reported_ = now;
+  was = now;
 }
 
 void Tcp::after(TcpSocket* s) {
