@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "buf/packet.h"
 
@@ -54,6 +56,41 @@ int32_t status_of(const Error& e) {
   }
 }
 
+// A first-in first-out queue on one vector whose storage is kept for reuse:
+// in steady state it does not allocate. (std::deque frees a block as the
+// front leaves it and allocates one as the back enters the next, every 64
+// sends of a connection: the shard loop would call the allocator all the
+// time. lib/fifo.h is the same idea in the library, a layer above.)
+template <typename T>
+class Fifo {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  const T& front() const { return items_[head_]; }
+  const T* begin() const { return items_.data() + head_; }
+  const T* end() const { return items_.data() + items_.size(); }
+
+  void push_back(const T& item) { items_.push_back(item); }
+  void pop_front() {
+    ++head_;
+    if (head_ == items_.size()) {
+      clear();
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      // Invariant: the dead prefix is never more than half the storage.
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;  // items_[0, head_) are popped
+};
+
 FrameHeader event(Event kind, uint32_t handle, uint32_t user = 0, int32_t status = 0) {
   FrameHeader h{};
   h.kind = static_cast<uint16_t>(kind);
@@ -81,7 +118,7 @@ struct SocketModule::Link {
     FrameHeader h;
     uint32_t announce;
   };
-  std::deque<Pending> control;
+  Fifo<Pending> control;
   uint32_t sockets = 0;
   host::WakeFlags* flags = nullptr;
   bool dead = false;    // broke the protocol: ignored until detached
@@ -101,7 +138,7 @@ struct SocketModule::Sock {
   struct Send {
     uint32_t offset, length;
   };
-  std::deque<Send> sends;  // inbound frames whose bytes are not all in the socket
+  Fifo<Send> sends;  // inbound frames whose bytes are not all in the socket
   uint32_t sent_of_first = 0;
   bool connecting = false;  // an active open not yet reported
   bool announced = false;   // the host knows the handle: data may follow
