@@ -219,6 +219,57 @@ TEST(SourceService, WritesThePatternUntilThePeerCloses) {
   EXPECT_EQ(client.counters().tcp_tx_resets.get(), 0u);
 }
 
+// The echo service holds no buffer per connection: while the client reads
+// nothing, the service's send buffer fills, it stops reading, and the
+// client's writes stall on the closed window; once the client reads, every
+// byte comes back in order.
+TEST(EchoService, AStalledReaderHoldsTheDataInTheWindowsAndLosesNothing) {
+  Simulation sim;
+  SimNodeConfig a, b;
+  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
+  a.mac = *MacAddress::parse("02:00:00:00:00:01");
+  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
+  b.mac = *MacAddress::parse("02:00:00:00:00:02");
+  Stack& client = *sim.add_node(a).stack;
+  Stack& server = *sim.add_node(b).stack;
+  std::string why;
+  auto spec = parse_service_spec("tcp-echo:7", &why);
+  ASSERT_TRUE(spec.ok()) << why;
+  auto echo = start_service(server, *spec);
+  ASSERT_TRUE(echo.ok());
+  auto c = client.tcp().connect(*Ipv4Address::parse("10.0.0.2"), L4Port(7));
+  ASSERT_TRUE(c.ok());
+  TcpSocket& s = **c;
+  std::vector<std::byte> data(2 << 20);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::byte>((i * 7 + i / 251) & 0xff);
+  size_t sent = 0;
+  // Write without reading until the writes stall: the echo's send buffer and
+  // both receive buffers are full.
+  for (int round = 0; round < 1000; ++round) {
+    sent += s.write(std::span(data).subspan(sent));
+    sim.run_until_idle(Duration::millis(50));
+    if (sent == data.size() || s.send_space() == 0) break;
+  }
+  ASSERT_LT(sent, data.size());  // it did stall
+  const size_t stalled_at = sent;
+  sim.run_until_idle(Duration::seconds(5));
+  EXPECT_EQ(sent, stalled_at);
+  // Now read (and write the rest) until everything has come back.
+  std::vector<std::byte> got;
+  std::array<std::byte, 65536> buf;
+  ASSERT_TRUE(sim.run_until(
+      [&] {
+        if (sent < data.size()) sent += s.write(std::span(data).subspan(sent));
+        while (uint32_t n = s.read(buf))
+          got.insert(got.end(), buf.begin(), buf.begin() + n);
+        return got.size() == data.size();
+      },
+      Duration::seconds(120)));
+  EXPECT_TRUE(got == data);
+  EXPECT_EQ(server.counters().tcp_tx_resets.get(), 0u);
+}
+
 TEST(ServiceSpec, Parses) {
   std::string why;
   auto s = parse_service_spec("udp-echo:7", &why);

@@ -3,9 +3,11 @@
 
 #include "engine/http.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <unordered_map>
+#include <vector>
 
 namespace sn {
 
@@ -54,11 +56,16 @@ class TcpEcho final : public Service {
   }
 
  private:
+  // A connection holds no buffer of its own: it reads only what its send
+  // buffer has room for, through the shard's one scratch buffer, so unread
+  // data waits in the receive buffer (and its window tells the peer to wait)
+  // while the send buffer is full. `pending` holds bytes read but refused by
+  // write() (the pool ran dry): rare, and empty again once sent.
   struct Conn {
     TcpEcho* service = nullptr;
     TcpSocket* socket = nullptr;
-    std::array<std::byte, 16384> buf;
-    uint32_t off = 0, len = 0;
+    std::vector<std::byte> pending;
+    size_t off = 0;  // into pending
   };
 
   void pump(TcpSocket& s) {
@@ -66,15 +73,20 @@ class TcpEcho final : public Service {
     if (it == conns_.end()) return;
     Conn& c = *it->second;
     for (;;) {
-      if (c.off < c.len) {
-        c.off += s.write(std::span<const std::byte>(c.buf.data() + c.off, c.len - c.off));
-        if (c.off < c.len) break;  // the send buffer is full: wait to be writable
+      if (c.off < c.pending.size()) {
+        c.off += s.write(std::span<const std::byte>(c.pending).subspan(c.off));
+        if (c.off < c.pending.size()) break;  // wait to be writable
+        std::vector<std::byte>().swap(c.pending);
+        c.off = 0;
       }
-      c.off = c.len = 0;
-      c.len = s.read(c.buf);
-      if (c.len == 0) break;
+      const uint32_t room = std::min<uint32_t>(s.send_space(), scratch_.size());
+      if (room == 0) break;  // the send buffer is full: wait to be writable
+      const uint32_t n = s.read(std::span<std::byte>(scratch_.data(), room));
+      if (n == 0) break;
+      const uint32_t w = s.write(std::span<const std::byte>(scratch_.data(), n));
+      if (w < n) c.pending.assign(scratch_.begin() + w, scratch_.begin() + n);
     }
-    const bool drained = c.off == c.len;
+    const bool drained = c.off == c.pending.size();
     if (s.state() == TcpState::kClosed || (s.eof() && drained)) {
       s.close();  // FIN after what is queued; freed by the stack once closed
       conns_.erase(it);
@@ -82,6 +94,7 @@ class TcpEcho final : public Service {
   }
 
   std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
+  std::array<std::byte, 16384> scratch_;
 };
 
 // Reads and drops everything (RFC 863), closing when the peer does.

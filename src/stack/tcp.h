@@ -42,6 +42,9 @@ class TcpSocket final : public SegmentSink {
   uint32_t read(std::span<std::byte> out);
   bool readable() const { return conn_.readable(); }
   bool writable() const { return conn_.writable(); }
+  // Bytes write() would take now (0 unless writable); the pool may still
+  // run short and take fewer.
+  uint32_t send_space() const { return conn_.send_space(); }
   bool eof() const { return conn_.eof(); }
   TcpState state() const { return conn_.state(); }
   TcpError error() const { return conn_.error(); }

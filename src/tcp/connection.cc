@@ -265,4 +265,8 @@ bool Connection::writable() const {
   return open && !fin_queued_ && send_.free_space() > 0;
 }
 
+uint32_t Connection::send_space() const {
+  return writable() ? send_.free_space() : 0;
+}
+
 }  // namespace sn

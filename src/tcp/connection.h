@@ -166,6 +166,7 @@ class Connection {
   // connection is closed.
   bool readable() const;
   bool writable() const;
+  uint32_t send_space() const;  // what write() would queue now (pool permitting)
   bool closed() const { return state_ == TcpState::kClosed; }
   bool eof() const { return fin_received_; }  // the peer's FIN has been received
   TcpError error() const { return error_; }
