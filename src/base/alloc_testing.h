@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 
@@ -136,4 +137,24 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 // backtrace on stderr (symbolize with addr2line), if there was one.
 inline void print_first_allocation() {
   if (g_first_depth > 0) backtrace_symbols_fd(g_first_stack, g_first_depth, STDERR_FILENO);
+}
+
+// The allocations `body` makes.
+template <typename F>
+uint64_t count_allocations(F body) {
+  Armed armed;
+  body();
+  return armed.count();
+}
+
+// The same, where there should be none: where the first came from goes to stderr.
+template <typename F>
+uint64_t allocations_in(const char* what, F body) {
+  const uint64_t n = count_allocations(body);
+  if (n > 0) {
+    std::fprintf(stderr, "%s: the first of %llu allocations came from:\n", what,
+                 static_cast<unsigned long long>(n));
+    print_first_allocation();
+  }
+  return n;
 }

@@ -647,26 +647,6 @@ class EngineNoAllocTest : public ::testing::TestWithParam<uint32_t> {
   uint64_t bulk_per_round_ = 256 << 10;  // each way
 };
 
-// The allocations `body` makes.
-template <typename F>
-uint64_t count_allocations(F body) {
-  Armed armed;
-  body();
-  return armed.count();
-}
-
-// The same, where there should be none: where the first came from goes to stderr.
-template <typename F>
-uint64_t allocations_in(const char* what, F body) {
-  const uint64_t n = count_allocations(body);
-  if (n > 0) {
-    std::fprintf(stderr, "%s: the first of %llu allocations came from:\n", what,
-                 static_cast<unsigned long long>(n));
-    print_first_allocation();
-  }
-  return n;
-}
-
 // Finds "name":N in the engine's JSON counters of shard `shard`.
 uint64_t json_counter(const std::string& json, uint32_t shard, const std::string& name) {
   size_t at = json.find("{\"shard\":" + std::to_string(shard) + ",");

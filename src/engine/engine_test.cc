@@ -134,15 +134,27 @@ TEST(Engine, DoesNotTakeOverALiveControlSocket) {
 
 // The echo service answers ordinary clients, but not the ports of the other
 // small services, so two echo servers cannot be set talking for ever.
-TEST(UdpEchoService, AnswersClientsButNotOtherSmallServices) {
+// A client (10.0.0.1) and a server (10.0.0.2) on the in-memory wire.
+struct ClientServer {
+  ClientServer() {
+    SimNodeConfig a, b;
+    a.address = *Ipv4Prefix::parse("10.0.0.1/24");
+    a.mac = *MacAddress::parse("02:00:00:00:00:01");
+    b.address = *Ipv4Prefix::parse("10.0.0.2/24");
+    b.mac = *MacAddress::parse("02:00:00:00:00:02");
+    client = sim.add_node(a).stack.get();
+    server = sim.add_node(b).stack.get();
+  }
   Simulation sim;
-  SimNodeConfig a, b;
-  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
-  a.mac = *MacAddress::parse("02:00:00:00:00:01");
-  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
-  b.mac = *MacAddress::parse("02:00:00:00:00:02");
-  Stack& client = *sim.add_node(a).stack;
-  Stack& server = *sim.add_node(b).stack;
+  Stack* client = nullptr;
+  Stack* server = nullptr;
+};
+
+TEST(UdpEchoService, AnswersClientsButNotOtherSmallServices) {
+  ClientServer cs;
+  Simulation& sim = cs.sim;
+  Stack& client = *cs.client;
+  Stack& server = *cs.server;
   std::string why;
   auto echo = start_service(server, *parse_service_spec("udp-echo:7", &why));
   ASSERT_TRUE(echo.ok());
@@ -188,14 +200,10 @@ struct SourceReader {
 };
 
 TEST(SourceService, WritesThePatternUntilThePeerCloses) {
-  Simulation sim;
-  SimNodeConfig a, b;
-  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
-  a.mac = *MacAddress::parse("02:00:00:00:00:01");
-  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
-  b.mac = *MacAddress::parse("02:00:00:00:00:02");
-  Stack& client = *sim.add_node(a).stack;
-  Stack& server = *sim.add_node(b).stack;
+  ClientServer cs;
+  Simulation& sim = cs.sim;
+  Stack& client = *cs.client;
+  Stack& server = *cs.server;
   std::string why;
   auto spec = parse_service_spec("source:19", &why);
   ASSERT_TRUE(spec.ok()) << why;
@@ -224,14 +232,10 @@ TEST(SourceService, WritesThePatternUntilThePeerCloses) {
 // client's writes stall on the closed window; once the client reads, every
 // byte comes back in order.
 TEST(EchoService, AStalledReaderHoldsTheDataInTheWindowsAndLosesNothing) {
-  Simulation sim;
-  SimNodeConfig a, b;
-  a.address = *Ipv4Prefix::parse("10.0.0.1/24");
-  a.mac = *MacAddress::parse("02:00:00:00:00:01");
-  b.address = *Ipv4Prefix::parse("10.0.0.2/24");
-  b.mac = *MacAddress::parse("02:00:00:00:00:02");
-  Stack& client = *sim.add_node(a).stack;
-  Stack& server = *sim.add_node(b).stack;
+  ClientServer cs;
+  Simulation& sim = cs.sim;
+  Stack& client = *cs.client;
+  Stack& server = *cs.server;
   std::string why;
   auto spec = parse_service_spec("tcp-echo:7", &why);
   ASSERT_TRUE(spec.ok()) << why;

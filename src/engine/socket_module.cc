@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/fifo.h"
 #include "buf/packet.h"
 
 namespace sn {
@@ -55,41 +56,6 @@ int32_t status_of(const Error& e) {
       return -EIO;
   }
 }
-
-// A first-in first-out queue on one vector whose storage is kept for reuse:
-// in steady state it does not allocate. (std::deque frees a block as the
-// front leaves it and allocates one as the back enters the next, every 64
-// sends of a connection: the shard loop would call the allocator all the
-// time. lib/fifo.h is the same idea in the library, a layer above.)
-template <typename T>
-class Fifo {
- public:
-  bool empty() const { return head_ == items_.size(); }
-  size_t size() const { return items_.size() - head_; }
-  const T& front() const { return items_[head_]; }
-  const T* begin() const { return items_.data() + head_; }
-  const T* end() const { return items_.data() + items_.size(); }
-
-  void push_back(const T& item) { items_.push_back(item); }
-  void pop_front() {
-    ++head_;
-    if (head_ == items_.size()) {
-      clear();
-    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
-      // Invariant: the dead prefix is never more than half the storage.
-      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
-      head_ = 0;
-    }
-  }
-  void clear() {
-    items_.clear();
-    head_ = 0;
-  }
-
- private:
-  std::vector<T> items_;
-  size_t head_ = 0;  // items_[0, head_) are popped
-};
 
 FrameHeader event(Event kind, uint32_t handle, uint32_t user = 0, int32_t status = 0) {
   FrameHeader h{};

@@ -37,13 +37,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/fifo.h"
 #include "base/result.h"
 #include "host/protocol.h"
 #include "host/region.h"
 #include "host/shm_ring.h"
 #include "lib/attach.h"
 #include "lib/fd.h"
-#include "lib/fifo.h"
 #include "lib/shardnet.h"
 
 namespace sn {

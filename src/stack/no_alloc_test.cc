@@ -41,26 +41,6 @@ constexpr size_t kPingSizes[] = {56, 4000, 1, 1472, 1473};
 constexpr size_t kUdpSizes[] = {1, 512, 1473, 4000, 8000};
 constexpr L4Port kPort{5001};
 
-// The allocations `body` makes.
-template <typename F>
-uint64_t count_allocations(F body) {
-  Armed armed;
-  body();
-  return armed.count();
-}
-
-// The same, where there should be none: where the first came from goes to stderr.
-template <typename F>
-uint64_t allocations_in(const char* what, F body) {
-  const uint64_t n = count_allocations(body);
-  if (n > 0) {
-    std::fprintf(stderr, "%s: the first of %llu allocations came from:\n", what,
-                 static_cast<unsigned long long>(n));
-    print_first_allocation();
-  }
-  return n;
-}
-
 TEST(NoAllocTest, TheCounterSeesAnAllocation) {
   if (!kAllocCounting) GTEST_SKIP() << "no allocation counting under ThreadSanitizer";
   const uint64_t seen = count_allocations([] {
