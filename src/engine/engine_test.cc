@@ -274,6 +274,45 @@ TEST(EchoService, AStalledReaderHoldsTheDataInTheWindowsAndLosesNothing) {
   EXPECT_EQ(server.counters().tcp_tx_resets.get(), 0u);
 }
 
+// The peer half-closes while its data still waits unread (the echo's send
+// buffer full): the echo finishes reading and echoing it all, then closes
+// with a FIN, not a reset.
+TEST(EchoService, AHalfCloseBehindUnreadDataIsEchoedInFullThenClosed) {
+  ClientServer cs;
+  std::string why;
+  auto echo = start_service(*cs.server, *parse_service_spec("tcp-echo:7", &why));
+  ASSERT_TRUE(echo.ok());
+  auto c = cs.client->tcp().connect(*Ipv4Address::parse("10.0.0.2"), L4Port(7));
+  ASSERT_TRUE(c.ok());
+  TcpSocket& s = **c;
+  std::vector<std::byte> data(1 << 20);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::byte>((i * 13 + i / 509) & 0xff);
+  size_t sent = 0;
+  bool shut = false;
+  std::vector<std::byte> got;
+  std::array<std::byte, 65536> buf;
+  int round = 0;
+  ASSERT_TRUE(cs.sim.run_until(
+      [&] {
+        if (sent < data.size()) sent += s.write(std::span(data).subspan(sent));
+        if (sent == data.size() && !shut) shut = s.shutdown().ok();
+        // Read nothing for a while: the echo's send buffer fills with our
+        // FIN already sent behind the unread data.
+        if (++round > 200)
+          while (uint32_t n = s.read(buf))
+            got.insert(got.end(), buf.begin(), buf.begin() + n);
+        return s.eof();
+      },
+      Duration::seconds(120)));
+  while (uint32_t n = s.read(buf))
+    got.insert(got.end(), buf.begin(), buf.begin() + n);
+  EXPECT_TRUE(shut);
+  EXPECT_TRUE(got == data);
+  EXPECT_EQ(cs.server->counters().tcp_tx_resets.get(), 0u);
+  EXPECT_EQ(cs.server->counters().conn.orphan_data_resets.get(), 0u);
+}
+
 TEST(ServiceSpec, Parses) {
   std::string why;
   auto s = parse_service_spec("udp-echo:7", &why);

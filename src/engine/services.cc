@@ -86,7 +86,9 @@ class TcpEcho final : public Service {
       const uint32_t w = s.write(std::span<const std::byte>(scratch_.data(), n));
       if (w < n) c.pending.assign(scratch_.begin() + w, scratch_.begin() + n);
     }
-    const bool drained = c.off == c.pending.size();
+    // Done once everything the peer sent is read and echoed: closing with
+    // unread data would reset the connection (RFC 1122 §4.2.2.13).
+    const bool drained = c.off == c.pending.size() && s.connection().readable_bytes() == 0;
     if (s.state() == TcpState::kClosed || (s.eof() && drained)) {
       s.close();  // FIN after what is queued; freed by the stack once closed
       conns_.erase(it);
