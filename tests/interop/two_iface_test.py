@@ -165,7 +165,8 @@ try:
     tsharks = []
     for n in nets:
         r = lab.sh(f"tshark -r {n['pcap']} -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE "
-                   f"-o tcp.check_checksum:TRUE -Y 'eth.src == {n['mac']} && (_ws.malformed || "
+                   f"-o tcp.check_checksum:TRUE {lab.no_payload_guessing()} "
+                   f"-Y 'eth.src == {n['mac']} && (_ws.malformed || "
                    "ip.checksum.status == \"Bad\" || udp.checksum.status == \"Bad\" || "
                    "tcp.checksum.status == \"Bad\" || icmp.checksum.status == \"Bad\")'",
                    check=False)
