@@ -45,6 +45,8 @@
 #include <thread>
 #include <vector>
 
+#include "fd_limit.h"
+
 namespace {
 
 enum class Service { kEcho, kDiscard, kSource };
@@ -276,20 +278,6 @@ class Worker {
   std::array<std::byte, kChunk> pattern_;  // source's writes: byte i is i mod 256
 };
 
-// Lets the process hold as many sockets as it may: the hard limit, raised
-// (as root) to what the scale runs need.
-void raise_fd_limit() {
-  rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
-  constexpr rlim_t kWanted = 1 << 20;  // Linux's default fs.nr_open
-  if (r.rlim_max < kWanted) {
-    rlimit up{kWanted, kWanted};
-    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) return;
-  }
-  r.rlim_cur = r.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &r);
-}
-
 // One process's server: o.threads workers until SIGINT or SIGTERM (blocked by
 // the caller, taken here by sigwait). `ready` is called once every listener
 // is up. Returns the exit code.
@@ -415,7 +403,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "sn-linux-server: --addr '{}' is not an IPv4 address\n", o.addr);
     return 1;
   }
-  raise_fd_limit();
+  sn::bench::raise_fd_limit();
   // SIGINT and SIGTERM are taken by sigwait (blocked in every thread and
   // child process, which inherit the mask; SIGCHLD too, for the parent of
   // several); a write to a reset peer is an error, not a signal.

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "fd_limit.h"
 #include "histogram.h"
 
 namespace {
@@ -430,20 +431,6 @@ void print_result(const Options& o, const Result& r) {
   std::fflush(stdout);
 }
 
-// Lets the process hold as many sockets as it may: the hard limit, raised
-// (as root) to what the scale runs need.
-void raise_fd_limit() {
-  rlimit r{};
-  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return;
-  constexpr rlim_t kWanted = 1 << 20;  // Linux's default fs.nr_open
-  if (r.rlim_max < kWanted) {
-    rlimit up{kWanted, kWanted};
-    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) return;
-  }
-  r.rlim_cur = r.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &r);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -487,7 +474,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "sn-loadgen: --server '{}' is not an IPv4 address\n", o.server);
     return 1;
   }
-  raise_fd_limit();
+  sn::bench::raise_fd_limit();
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
