@@ -134,6 +134,7 @@ void Stack::transmit(uint16_t iface, PacketPtr frame) {
 }
 
 void Stack::flush() {
+  tcp_.flush_acks();
   for (auto& ifc : ifaces_)
     if (!ifc->tx.empty()) flush(*ifc);
 }

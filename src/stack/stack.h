@@ -46,7 +46,8 @@ class Stack {
   size_t poll(Instant now);
   // Processes one received Ethernet frame.
   void receive(PacketPtr frame, Instant now);
-  // Hands every batched frame to its port.
+  // Sends the ACKs TCP connections still owe (Tcp::flush_acks), then hands
+  // every batched frame to its port.
   void flush();
   // When the stack next has work without new input (a timer, a port's
   // delayed frame), or Instant::never().

@@ -1,6 +1,7 @@
 // TCP demultiplexing and the shard's socket API over the TCP core.
 #include "stack/tcp.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "stack/chain_checksum.h"
@@ -37,6 +38,7 @@ uint32_t TcpSocket::write(std::span<const std::byte> data) {
 
 uint32_t TcpSocket::read(std::span<std::byte> out) {
   uint32_t n = conn_.read(out, tcp_.stack().now());
+  tcp_.list_owed_ack(this);  // a window update
   arm();
   return n;
 }
@@ -158,6 +160,7 @@ Tcp::Tcp(Stack& stack, const TcpConfig& config)
       tw_(config.max_time_wait),
       by_port_(65536, nullptr) {
   table_.reserve(config.max_connections);
+  owed_acks_.reserve(64);
   tw_timer_.set_callback(
       [](void* a, Instant now) {
         auto* t = static_cast<Tcp*>(a);
@@ -205,6 +208,7 @@ uint32_t Tcp::our_mss(Ipv4Address remote) const {
 TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport) {
   ConnectionConfig cc = config_.connection;
   cc.mss = our_mss(remote);
+  cc.defer_acks = true;  // flush_acks() sends them before the stack transmits
   auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*this, cc, local, lport, remote, rport));
   TcpSocket* raw = s.get();
   raw->conn_.set_challenge_ack_limiter(&challenge_acks_);
@@ -220,6 +224,8 @@ void Tcp::update_gauges() {
 
 void Tcp::reap(TcpSocket* s) {
   fold_counters(s);  // what it counted since the last after()
+  // Closed (or in the TIME-WAIT table, its last ACK sent): it owes nothing.
+  if (s->ack_listed_) std::erase(owed_acks_, s);
   if (closed_.erase(s) == 0)
     table_.erase(TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
   update_gauges();
@@ -309,8 +315,26 @@ void Tcp::fold_counters(TcpSocket* s) {
   was = now;
 }
 
+void Tcp::list_owed_ack(TcpSocket* s) {
+  if (s->ack_listed_ || !s->conn_.ack_owed()) return;
+  s->ack_listed_ = true;
+  owed_acks_.push_back(s);
+}
+
+void Tcp::flush_acks() {
+  const Instant now = stack_.now();
+  for (TcpSocket* s : owed_acks_) {
+    s->ack_listed_ = false;
+    if (!s->conn_.ack_owed()) continue;  // a reply carried it
+    s->conn_.flush_ack(now);
+    fold_counters(s);
+  }
+  owed_acks_.clear();
+}
+
 void Tcp::after(TcpSocket* s) {
   fold_counters(s);
+  list_owed_ack(s);
   s->arm();
   if (TcpListener* l = s->listener_) {
     const TcpState st = s->conn_.state();

@@ -91,6 +91,7 @@ class TcpSocket final : public SegmentSink {
   ConnectionCounters reported_;      // what the shard's totals hold of conn_'s
   TcpListener* listener_ = nullptr;  // until accepted
   bool released_ = false;            // the application called close()
+  bool ack_listed_ = false;          // on Tcp's list of connections owing an ACK
   EventFn on_event_ = nullptr;
   void* arg_ = nullptr;
 };
@@ -125,6 +126,10 @@ class Tcp {
   Result<TcpSocket*> connect(Ipv4Address dst, L4Port port);
   // Handles a segment (a chain; data at the TCP header).
   void receive(const Ipv4Meta& meta, PacketPtr segment);
+  // Sends the ACKs connections still owe (ConnectionConfig::defer_acks):
+  // the stack calls it before it hands its batch to the ports, after the
+  // applications had their say.
+  void flush_acks();
 
   size_t connections() const { return table_.size(); }
   size_t time_wait() const { return tw_.size(); }
@@ -140,6 +145,7 @@ class Tcp {
   // is closed and released. The caller must not touch `s` afterwards.
   void after(TcpSocket* s);
   void reap(TcpSocket* s);
+  void list_owed_ack(TcpSocket* s);  // if its connection owes one
   // A closed, released socket in TIME-WAIT moves to the TIME-WAIT table.
   void to_time_wait(TcpSocket* s);
   void arm_time_wait();
@@ -173,6 +179,7 @@ class Tcp {
   SipKey port_key_;                         // RFC 6056's F
   uint16_t next_ephemeral_;
   TokenBucket challenge_acks_;
+  std::vector<TcpSocket*> owed_acks_;  // connections that may owe an ACK
   std::unordered_map<TcpKey, std::unique_ptr<TcpSocket>, TcpKeyHash> table_;
   // Sockets whose connection closed before the application released them:
   // out of the table (their 4-tuple is free again), kept until close().

@@ -268,6 +268,49 @@ TEST_F(TcpLayerSimTest, AbortResetsThePeerAndBothSocketsAreReaped) {
   expect_no_leaks(b_);
 }
 
+// A short connection as a load generator makes it: the request written once
+// connected, the response read, then close; the echo answers at once. Every
+// ACK but the last rides on data or a FIN (Tcp::flush_acks sends only what
+// no reply carried): the client's handshake ACK on the request, the server's
+// ACK of the request and window update on the response, its ACK of the
+// client's FIN on its own FIN. 4 segments from the client, 3 from the server.
+TEST_F(TcpLayerSimTest, AShortConnectionTakesSevenSegments) {
+  Echo echo;
+  ASSERT_TRUE(server_.tcp().listen(kPort, 4, &Echo::accept, &echo).ok());
+  struct Client {
+    TcpSocket* sock = nullptr;
+    std::vector<std::byte> request = pattern(64, 4);
+    size_t got = 0;
+    bool sent = false, done = false;
+    void on_event() {
+      if (done || sock->state() != TcpState::kEstablished) return;
+      if (!sent) {
+        EXPECT_EQ(sock->write(request), request.size());
+        sent = true;
+      }
+      std::array<std::byte, 256> buf;
+      got += sock->read(buf);
+      if (got == request.size()) {
+        done = true;
+        sock->close();
+      }
+    }
+  } client;
+  client.sock = *client_.tcp().connect(kServerIp, kPort);
+  client.sock->set_on_event([](void* a, TcpSocket&) { static_cast<Client*>(a)->on_event(); },
+                            &client);
+  ASSERT_TRUE(sim_.run_until([&] { return client.done && echo.closed; }));
+  ASSERT_TRUE(sim_.run_until_idle(Duration::seconds(120)));  // past TIME-WAIT
+  EXPECT_EQ(client_.counters().tcp_tx_segments.get(), 4u);
+  EXPECT_EQ(server_.counters().tcp_tx_segments.get(), 3u);
+  EXPECT_EQ(client_.counters().conn.delayed_acks.get() + server_.counters().conn.delayed_acks.get(),
+            0u);
+  EXPECT_EQ(server_.counters().conn.window_updates.get(), 1u);  // carried by the response
+  EXPECT_EQ(client_.tcp().connections() + server_.tcp().connections(), 0u);
+  expect_no_leaks(a_);
+  expect_no_leaks(b_);
+}
+
 // 128 KiB echoed under loss, reordering, duplication and corruption on the
 // client's port (both ways), for ten seeds. A transfer takes about half a
 // millisecond, less than a reordered frame is held (2 ms): frames still held

@@ -66,6 +66,14 @@ struct ConnectionConfig {
   // for the peer's FIN (Linux's tcp_fin_timeout); RFC 9293 sets no bound,
   // but an orphan no one will read must not be held forever.
   Duration fin_wait2_timeout = Duration::seconds(60);
+  // ACKs the application's reply may carry wait for flush_ack() instead of
+  // going out alone at once: the ACK of a SYN-ACK (the request follows it),
+  // of a FIN in CLOSE-WAIT (the application's FIN follows it) and window
+  // updates after read() (the response follows them). The stack calls
+  // flush_ack() before it transmits its batch, so whatever the application
+  // wrote in between carries the ACK (Linux holds the handshake ACK likewise
+  // when data is about to follow, tcp_rcv_synsent_state_process).
+  bool defer_acks = false;
 };
 
 // Why a connection ended abnormally.
@@ -149,6 +157,11 @@ class Connection {
   // The application will not read or write again (it closed the socket):
   // FIN-WAIT-2 is then bounded by fin_wait2_timeout.
   void orphan(Instant now);
+
+  // An ACK waits for flush_ack() (defer_acks), which sends it unless a
+  // segment since has carried it.
+  bool ack_owed() const { return ack_owed_; }
+  void flush_ack(Instant now);
 
   // Socket options.
   void set_nodelay(bool on, Instant now);
@@ -251,6 +264,9 @@ class Connection {
   TcpHeader header(SeqNum seq, uint8_t flags, Instant now);
   uint16_t window_field();                          // what to advertise; updates rcv_adv_
   void ack_received_data(bool force, Instant now);  // delayed ACK policy
+  // An ACK a reply may carry: owed until flush_ack() with defer_acks, else
+  // for output() to send now.
+  void ack_soon() { (config_.defer_acks ? ack_owed_ : ack_now_) = true; }
   void maybe_window_update(Instant now);
 
   // connection_timers.cc
@@ -291,6 +307,7 @@ class Connection {
   uint32_t unacked_bytes_ = 0;      // received in order since our last ACK
   uint8_t quick_acks_ = 0;          // in-order segments still ACKed at once after a loss
   bool ack_now_ = false;            // an ACK is owed now (output() sends it)
+  bool ack_owed_ = false;           // an ACK waits for flush_ack() (defer_acks)
 
   // Options (negotiated on SYN / SYN-ACK).
   uint32_t snd_mss_ = 536;  // RFC 9293 §3.7.1 default when the peer sends none

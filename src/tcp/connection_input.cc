@@ -198,7 +198,8 @@ void Connection::on_segment_syn_sent(const TcpView& seg, const TcpOptions& opts,
     // "Data or controls that were queued for transmission may be included";
     // then §3.10.7.2 continues at step 6 with any text (RFC 9293 allows data
     // on a SYN-ACK, as TCP Fast Open servers send).
-    if (payload) {
+    const bool text = payload != nullptr;
+    if (text) {
       const uint32_t n = payload->chain_size();
       const RecvResult r = process_text(irs_ + 1, std::move(payload), now);
       if ((f & kTcpFin) && r.beyond_window == 0) peer_fin_ = irs_ + 1 + n;
@@ -206,7 +207,10 @@ void Connection::on_segment_syn_sent(const TcpView& seg, const TcpOptions& opts,
       peer_fin_ = irs_ + 1;
     }
     if (peer_fin_ && recv_.rcv_nxt() == *peer_fin_) process_fin(now);
-    ack_now_ = true;
+    if (text || peer_fin_)
+      ack_now_ = true;
+    else
+      ack_soon();  // the application's first data can carry it
     output(now);
     return;
   }
@@ -476,12 +480,14 @@ RecvResult Connection::process_text(SeqNum seq, PacketPtr payload, Instant now) 
 // Step 8 (§3.10.7.4), once RCV.NXT has reached the FIN.
 void Connection::process_fin(Instant now) {
   fin_received_ = true;
-  ack_now_ = true;  // "advance RCV.NXT over the FIN, and send an acknowledgment"
+  // "advance RCV.NXT over the FIN, and send an acknowledgment": in
+  // CLOSE-WAIT the application's own FIN may carry it.
   switch (state_) {
     case TcpState::kSynReceived:
     case TcpState::kEstablished:
       set_state(TcpState::kCloseWait);
-      break;
+      ack_soon();
+      return;
     case TcpState::kFinWait1:
       // "If our FIN has been ACKed ... enter TIME-WAIT ... otherwise, enter
       // the CLOSING state."
@@ -496,6 +502,7 @@ void Connection::process_fin(Instant now) {
     default:
       break;
   }
+  ack_now_ = true;
 }
 
 }  // namespace sn

@@ -13,7 +13,7 @@ void Connection::emit(const TcpHeader& h, PacketPtr payload) {
   ++counters_.segments_out;
   if (h.flags & kTcpAck) {
     // Every segment carrying an ACK acknowledges all received so far.
-    ack_now_ = false;
+    ack_now_ = ack_owed_ = false;
     delack_at_ = Instant::never();
     unacked_bytes_ = 0;
   }
@@ -110,6 +110,12 @@ void Connection::send_ack(Instant now) {
   TcpHeader h = header(snd_max_, kTcpAck, now);
   add_sack_blocks(h);
   emit(h, nullptr);
+}
+
+void Connection::flush_ack(Instant now) {
+  if (!ack_owed_) return;
+  ack_owed_ = false;  // in CLOSED, send_ack() sends nothing
+  send_ack(now);
 }
 
 void Connection::send_challenge_ack(Instant now) {
@@ -333,7 +339,10 @@ void Connection::maybe_window_update(Instant now) {
   if (edge > rcv_adv_ && static_cast<uint32_t>(edge - rcv_adv_) >= threshold &&
       static_cast<uint32_t>(edge - nxt) >= 2 * uint64_t{known}) {
     ++counters_.window_updates;
-    send_ack(now);
+    if (config_.defer_acks)
+      ack_owed_ = true;
+    else
+      send_ack(now);
   }
 }
 
