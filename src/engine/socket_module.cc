@@ -199,6 +199,16 @@ SocketModule::Sock& SocketModule::new_sock(Link& l, uint8_t kind, uint32_t user)
   } else {
     slot = static_cast<uint32_t>(socks_.size());
     socks_.emplace_back();
+    // A socket is at most once on each list: room for all of them, made
+    // here at setup, so that the data path never grows one (which list
+    // reaches a new high first depends on timing: ready_ and ready_now_
+    // swap every poll).
+    if (ready_.capacity() < socks_.size()) {
+      const size_t room = 2 * socks_.size();
+      ready_.reserve(room);
+      ready_now_.reserve(room);
+      free_socks_.reserve(room);
+    }
   }
   Sock& s = socks_[slot];
   const uint32_t gen = s.gen + 1;
