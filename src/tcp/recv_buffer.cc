@@ -3,7 +3,7 @@
 //
 // Invariants:
 //   - head_..tail_ is one chain of readable_ bytes; no link in it is empty.
-//   - ooo_[0..ooo_count_) are sorted by start, do not overlap, each lies after
+//   - ooo_ are sorted by start, do not overlap, each lies after
 //     rcv_nxt_ (between calls) and holds exactly len bytes in `data`; their lens
 //     add up to ooo_bytes_, and readable_ + ooo_bytes_ <= limit_.
 //   - every out-of-order byte lies before rcv_nxt_ + rcv_wnd().
@@ -39,11 +39,11 @@ PacketPtr chain_trim_front(PacketPtr chain, uint32_t n) {
 RecvBuffer::RecvBuffer(uint32_t limit_bytes, uint32_t max_ooo_segments, PacketPool* split_pool)
     : limit_(limit_bytes), ooo_cap_(max_ooo_segments), split_pool_(split_pool) {
   SN_CHECK(limit_bytes > 0 && limit_bytes <= (1u << 30) && max_ooo_segments > 0);
-  ooo_.reset(new OooSegment[ooo_cap_]);  // the one allocation, at connection setup
+  ooo_.reserve(ooo_cap_);  // the one allocation, at connection setup
 }
 
 void RecvBuffer::reset(SeqNum rcv_nxt) {
-  erase_ooo(0, ooo_count_);
+  ooo_.clear();
   ooo_bytes_ = 0;
   head_.reset();
   tail_ = nullptr;
@@ -127,7 +127,7 @@ void RecvBuffer::append_readable(PacketPtr chain) {
 }
 
 void RecvBuffer::pull_in_order() {
-  while (ooo_count_ > 0 && ooo_[0].start <= rcv_nxt_) {
+  while (!ooo_.empty() && ooo_[0].start <= rcv_nxt_) {
     OooSegment& s = ooo_[0];
     const uint32_t behind = static_cast<uint32_t>(rcv_nxt_ - s.start);
     ooo_bytes_ -= s.len;
@@ -140,11 +140,8 @@ void RecvBuffer::pull_in_order() {
 }
 
 void RecvBuffer::erase_ooo(uint32_t first, uint32_t last) {
-  SN_CHECK(first <= last && last <= ooo_count_);
-  for (uint32_t i = first; i < last; ++i)
-    ooo_[i].data.reset();
-  std::move(ooo_.get() + last, ooo_.get() + ooo_count_, ooo_.get() + first);
-  ooo_count_ -= last - first;
+  SN_CHECK(first <= last && last <= ooo_count());
+  ooo_.erase(ooo_.begin() + first, ooo_.begin() + last);
 }
 
 // [begin, end) are offsets from rcv_nxt_, 0 < begin < end <= rcv_wnd().
@@ -155,7 +152,7 @@ RecvResult RecvBuffer::queue_out_of_order(uint32_t begin, uint32_t end, PacketPt
   auto seg_end = [&](uint32_t i) { return offset(ooo_[i].start) + ooo_[i].len; };
 
   // i: the first held segment ending after `begin` (ends increase with i).
-  uint32_t lo = 0, hi = ooo_count_;
+  uint32_t lo = 0, hi = ooo_count();
   while (lo < hi) {
     const uint32_t mid = lo + (hi - lo) / 2;
     if (seg_end(mid) <= begin)
@@ -166,7 +163,7 @@ RecvResult RecvBuffer::queue_out_of_order(uint32_t begin, uint32_t end, PacketPt
   const uint32_t i = lo;
   // Trim the front past held segments that hold `begin` (adjacent ones too).
   uint32_t j = i;
-  while (j < ooo_count_ && seg_begin(j) <= begin) {
+  while (j < ooo_count() && seg_begin(j) <= begin) {
     begin = std::max(begin, seg_end(j));
     ++j;
   }
@@ -180,7 +177,7 @@ RecvResult RecvBuffer::queue_out_of_order(uint32_t begin, uint32_t end, PacketPt
   // Trim the back before held segments that hold end - 1. k: one past the last
   // held segment starting before `end`.
   uint32_t k = j;
-  while (k < ooo_count_ && seg_begin(k) < end)
+  while (k < ooo_count() && seg_begin(k) < end)
     ++k;
   while (k > j && seg_end(k - 1) >= end) {
     end = seg_begin(k - 1);
@@ -188,7 +185,7 @@ RecvResult RecvBuffer::queue_out_of_order(uint32_t begin, uint32_t end, PacketPt
   }
   // Held segments j..k-1 lie inside [begin, end): this one replaces them.
   SN_CHECK(begin < end);
-  if (ooo_count_ - (k - j) + 1 > ooo_cap_) {
+  if (ooo_count() - (k - j) + 1 > ooo_cap_) {
     r.dropped = true;
     return r;
   }
@@ -198,9 +195,9 @@ RecvResult RecvBuffer::queue_out_of_order(uint32_t begin, uint32_t end, PacketPt
   data = chain_trim_front(std::move(data), begin - orig_begin);
   chain_truncate(*data, end - begin);
   erase_ooo(j, k);
-  std::move_backward(ooo_.get() + j, ooo_.get() + ooo_count_, ooo_.get() + ooo_count_ + 1);
-  ooo_[j] = OooSegment{rcv_nxt_ + begin, end - begin, next_stamp_++, std::move(data)};
-  ++ooo_count_;
+  // Within the reserved capacity (checked above): no allocation.
+  ooo_.insert(ooo_.begin() + j,
+              OooSegment{rcv_nxt_ + begin, end - begin, next_stamp_++, std::move(data)});
   r.queued_out_of_order = end - begin - replaced;
   ooo_bytes_ += r.queued_out_of_order;
   return r;
@@ -269,12 +266,12 @@ uint8_t RecvBuffer::sack_blocks(std::span<SackBlock> out, uint8_t max) const {
   while (written < want) {
     uint64_t best = 0;
     SackBlock block{};
-    for (uint32_t i = 0; i < ooo_count_;) {
+    for (uint32_t i = 0; i < ooo_count();) {
       // A run of adjacent held segments is one block; its age is its newest.
       SeqNum right = ooo_[i].start + ooo_[i].len;
       uint64_t stamp = ooo_[i].stamp;
       uint32_t j = i + 1;
-      while (j < ooo_count_ && ooo_[j].start == right) {
+      while (j < ooo_count() && ooo_[j].start == right) {
         right = ooo_[j].start + ooo_[j].len;
         stamp = std::max(stamp, ooo_[j].stamp);
         ++j;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "buf/pool.h"
 #include "wire/seqnum.h"
@@ -87,10 +88,10 @@ class RecvBuffer {
   // recently received first. Returns the number written.
   uint8_t sack_blocks(std::span<SackBlock> out, uint8_t max) const;
 
-  uint32_t ooo_segments() const { return ooo_count_; }
+  uint32_t ooo_segments() const { return ooo_count(); }
   uint32_t ooo_bytes() const { return ooo_bytes_; }
   uint32_t max_ooo_segments() const { return ooo_cap_; }
-  bool empty() const { return readable_ == 0 && ooo_count_ == 0; }
+  bool empty() const { return readable_ == 0 && ooo_.empty(); }
 
  private:
   struct OooSegment {
@@ -99,6 +100,7 @@ class RecvBuffer {
     uint64_t stamp = 0;  // when it last arrived: orders the SACK blocks
     PacketPtr data;      // a chain of exactly len bytes
   };
+  uint32_t ooo_count() const { return static_cast<uint32_t>(ooo_.size()); }
   uint32_t offset(SeqNum s) const { return static_cast<uint32_t>(s - rcv_nxt_); }
   void append_readable(PacketPtr chain);
   void pull_in_order();  // moves out-of-order segments that now follow on
@@ -108,8 +110,9 @@ class RecvBuffer {
   const uint32_t limit_;
   const uint32_t ooo_cap_;
   PacketPool* split_pool_;
-  std::unique_ptr<OooSegment[]> ooo_;  // sorted by start, non-overlapping
-  uint32_t ooo_count_ = 0;
+  // Sorted by start, non-overlapping; its capacity, reserved at
+  // construction (unconstructed until used), is ooo_cap_.
+  std::vector<OooSegment> ooo_;
   uint32_t ooo_bytes_ = 0;
   uint64_t next_stamp_ = 1;
   PacketPtr head_;  // the readable queue, a chain; tail_ is its last link

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <new>
 
 #include "base/check.h"
 
@@ -26,7 +28,12 @@ uint32_t ring_slots(const PacketPool& pool, uint32_t limit) {
 SendBuffer::SendBuffer(PacketPool& pool, uint32_t limit_bytes)
     : pool_(pool), limit_(limit_bytes), cap_(ring_slots(pool, limit_bytes)) {
   SN_CHECK(limit_bytes > 0 && limit_bytes <= (1u << 30));
-  ring_.reset(new Slot[cap_]);  // the one allocation, at connection setup
+  ring_.reset(static_cast<Slot*>(::operator new(sizeof(Slot) * cap_)));
+}
+
+SendBuffer::~SendBuffer() {
+  while (count_ > 0)
+    pop_front();
 }
 
 void SendBuffer::reset(SeqNum una) {
@@ -39,15 +46,13 @@ void SendBuffer::reset(SeqNum una) {
 
 void SendBuffer::push(PacketPtr p, SeqNum start) {
   SN_CHECK(count_ < cap_ && p->next() == nullptr && p->size() > 0);
-  Slot& s = slot(count_);
-  s.pkt = std::move(p);
-  s.start = start;
+  std::construct_at(slot_at(count_), Slot{std::move(p), start});
   ++count_;
 }
 
 void SendBuffer::pop_front() {
   SN_CHECK(count_ > 0);
-  ring_[head_].pkt.reset();
+  std::destroy_at(slot_at(0));
   head_ = (head_ + 1) % cap_;
   --count_;
 }

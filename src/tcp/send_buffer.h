@@ -28,7 +28,7 @@ class SendBuffer {
  public:
   // REQUIRES: 0 < limit_bytes <= 2^30 (a window RFC 7323 scaling can express).
   SendBuffer(PacketPool& pool, uint32_t limit_bytes);
-  ~SendBuffer() = default;
+  ~SendBuffer();
   SendBuffer(const SendBuffer&) = delete;
   SendBuffer& operator=(const SendBuffer&) = delete;
 
@@ -78,8 +78,9 @@ class SendBuffer {
     PacketPtr pkt;  // a single packet (no `next`), holding at least one byte
     SeqNum start;   // sequence number of pkt->data()[0]
   };
-  Slot& slot(uint32_t i) { return ring_[(head_ + i) % cap_]; }
-  const Slot& slot(uint32_t i) const { return ring_[(head_ + i) % cap_]; }
+  Slot* slot_at(uint32_t i) const { return ring_.get() + (head_ + i) % cap_; }
+  Slot& slot(uint32_t i) { return *slot_at(i); }
+  const Slot& slot(uint32_t i) const { return *slot_at(i); }
   void push(PacketPtr p, SeqNum start);
   void pop_front();
   // The index (from the front) of the slot holding the byte `off` bytes past una.
@@ -88,7 +89,13 @@ class SendBuffer {
   PacketPool& pool_;
   const uint32_t limit_;
   const uint32_t cap_;
-  std::unique_ptr<Slot[]> ring_;
+  // cap_ slots of raw storage, the one allocation (at connection setup):
+  // only the count_ slots in use from head_ hold constructed Slots, so
+  // opening and closing a connection does not walk the whole ring.
+  struct FreeStorage {
+    void operator()(Slot* p) const { ::operator delete(p); }
+  };
+  std::unique_ptr<Slot, FreeStorage> ring_;
   uint32_t head_ = 0;   // ring index of the front slot (the packet holding una)
   uint32_t count_ = 0;  // slots in use
   uint32_t size_ = 0;   // bytes held
