@@ -143,6 +143,12 @@ SipKey derive_key(const SipKey& secret, uint8_t tag) {
   return k;
 }
 
+// A 64-bit secret for one of the 4-tuple tables.
+uint64_t table_secret(const SipKey& secret, uint8_t tag) {
+  const std::array<std::byte, 1> in = {std::byte{tag}};
+  return siphash24(secret, in);
+}
+
 uint32_t now_ms(Instant now) {  // the connection's TSval clock (connection.cc)
   return static_cast<uint32_t>(static_cast<uint64_t>(now.ns() / 1'000'000));
 }
@@ -157,9 +163,13 @@ Tcp::Tcp(Stack& stack, const TcpConfig& config)
       port_key_(derive_key(config.isn_secret, 2)),
       next_ephemeral_(static_cast<uint16_t>(stack.rng().next())),
       challenge_acks_(config.challenge_ack_limit, config.challenge_ack_limit, stack.now()),
-      tw_(config.max_time_wait),
+      table_(table_secret(config.isn_secret, 3)),
+      tw_(config.max_time_wait, table_secret(config.isn_secret, 4)),
       by_port_(65536, nullptr) {
-  table_.reserve(config.max_connections);
+  // Room for a few thousand at first; past that the table grows as
+  // connections come (a configured maximum in the hundreds of thousands
+  // would otherwise make every lookup a cache miss in a sparse table).
+  table_.reserve(std::min<uint32_t>(config.max_connections, 4096));
   owed_acks_.reserve(64);
   tw_timer_.set_callback(
       [](void* a, Instant now) {
@@ -188,8 +198,9 @@ Result<TcpListener*> Tcp::listen(L4Port port, uint32_t backlog, TcpListener::Acc
 
 void Tcp::unlisten(TcpListener* l) {
   std::vector<TcpSocket*> pending;
-  for (auto& [key, s] : table_)
+  table_.for_each([&](const TcpKey&, const std::unique_ptr<TcpSocket>& s) {
     if (s->listener_ == l) pending.push_back(s.get());
+  });
   for (TcpSocket* s : pending) {
     s->listener_ = nullptr;
     s->abort();
@@ -212,7 +223,7 @@ TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Po
   auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*this, cc, local, lport, remote, rport));
   TcpSocket* raw = s.get();
   raw->conn_.set_challenge_ack_limiter(&challenge_acks_);
-  table_.emplace(TcpKey{local.v, remote.v, lport.v, rport.v}, std::move(s));
+  table_.put(TcpKey{local.v, remote.v, lport.v, rport.v}, std::move(s));
   update_gauges();
   return raw;
 }
@@ -268,7 +279,7 @@ L4Port Tcp::ephemeral_port(Ipv4Address local, Ipv4Address remote, L4Port rport) 
     L4Port p(static_cast<uint16_t>(first + (next_ephemeral_ + offset) % count));
     ++next_ephemeral_;
     const TcpKey key{local.v, remote.v, p.v, rport.v};
-    if (by_port_[p.v] || table_.count(key) || tw_.find(key, stack_.now())) continue;
+    if (by_port_[p.v] || table_.find(key) || tw_.find(key, stack_.now())) continue;
     // One shard of several: only a port whose replies are steered here.
     if (const StackSteering* st = stack_.steering();
         st != nullptr && !st->owns_tuple(kIpProtoTcp, local, p, remote, rport))
@@ -355,10 +366,9 @@ void Tcp::after(TcpSocket* s) {
       reap(s);
     } else {
       // Out of the table: its 4-tuple answers as a closed port from now on.
-      auto it = table_.find(TcpKey{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v});
-      if (it != table_.end() && it->second.get() == s) {
-        closed_.emplace(s, std::move(it->second));
-        table_.erase(it);
+      const TcpKey key{s->local_.v, s->remote_.v, s->lport_.v, s->rport_.v};
+      if (const auto* in = table_.find(key); in != nullptr && in->get() == s) {
+        closed_.emplace(s, table_.take(key));
         update_gauges();
       }
     }
@@ -608,8 +618,8 @@ void Tcp::receive(const Ipv4Meta& meta, PacketPtr segment) {
   PacketPtr payload = data_len > 0 ? std::move(segment) : nullptr;
 
   const TcpKey key{meta.dst.v, meta.src.v, seg.dst_port().v, seg.src_port().v};
-  if (auto it = table_.find(key); it != table_.end()) {
-    TcpSocket* s = it->second.get();
+  if (const auto* in = table_.find(key)) {
+    TcpSocket* s = in->get();
     s->conn_.on_segment(seg, *opts, std::move(payload), stack_.now());
     after(s);  // may free s
     return;

@@ -19,6 +19,7 @@
 #include "buf/packet.h"
 #include "stack/config.h"
 #include "stack/route.h"
+#include "stack/tcp_key_table.h"
 #include "stack/tcp_time_wait.h"
 #include "tcp/connection.h"
 #include "tcp/isn.h"
@@ -180,7 +181,7 @@ class Tcp {
   uint16_t next_ephemeral_;
   TokenBucket challenge_acks_;
   std::vector<TcpSocket*> owed_acks_;  // connections that may owe an ACK
-  std::unordered_map<TcpKey, std::unique_ptr<TcpSocket>, TcpKeyHash> table_;
+  TcpKeyTable<std::unique_ptr<TcpSocket>> table_;
   // Sockets whose connection closed before the application released them:
   // out of the table (their 4-tuple is free again), kept until close().
   std::unordered_map<TcpSocket*, std::unique_ptr<TcpSocket>> closed_;

@@ -5,7 +5,7 @@
 
 namespace sn {
 
-TimeWaitTable::TimeWaitTable(uint32_t capacity) : ring_(capacity) {
+TimeWaitTable::TimeWaitTable(uint32_t capacity, uint64_t secret) : ring_(capacity), index_(secret) {
   index_.reserve(capacity);
 }
 
@@ -33,14 +33,14 @@ bool TimeWaitTable::insert(const TimeWaitEntry& e) {
   ring_[i].live = true;
   ring_[i].restarted = false;
   ++count_;
-  index_[e.key] = i;
+  index_.put(e.key, i);
   return evicted;
 }
 
 TimeWaitEntry* TimeWaitTable::find(const TcpKey& key, Instant now) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return nullptr;
-  TimeWaitEntry& e = ring_[it->second].e;
+  const uint32_t* slot = index_.find(key);
+  if (slot == nullptr) return nullptr;
+  TimeWaitEntry& e = ring_[*slot].e;
   return e.expires > now ? &e : nullptr;  // one expire() has not reached yet is gone
 }
 
@@ -53,7 +53,7 @@ void TimeWaitTable::compact() {
     if (i != out) {
       ring_[out] = ring_[i];
       ring_[i].live = false;
-      index_[ring_[out].e.key] = out;
+      index_.put(ring_[out].e.key, out);
     }
     out = (out + 1) % capacity();
     ++kept;
@@ -62,16 +62,16 @@ void TimeWaitTable::compact() {
 }
 
 void TimeWaitTable::erase(const TcpKey& key) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return;
-  ring_[it->second].live = false;
-  index_.erase(it);
+  const uint32_t* slot = index_.find(key);
+  if (slot == nullptr) return;
+  ring_[*slot].live = false;
+  index_.erase(key);
 }
 
 void TimeWaitTable::restart(const TcpKey& key, Instant expires) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return;
-  Slot& s = ring_[it->second];
+  const uint32_t* slot = index_.find(key);
+  if (slot == nullptr) return;
+  Slot& s = ring_[*slot];
   s.e.expires = expires;
   s.restarted = true;
 }

@@ -9,33 +9,18 @@
 // Entries live in a ring in the order they were added, which is the order
 // they expire (every one gets 2*MSL); one restarted by a retransmitted FIN
 // moves to the back when it reaches the front. No allocation after
-// construction (the index's buckets are reserved).
+// construction (the index has room for `capacity` entries).
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "base/time.h"
+#include "stack/tcp_key_table.h"
 #include "wire/seqnum.h"
 
 namespace sn {
-
-// A connection's 4-tuple from this host's side.
-struct TcpKey {
-  uint32_t local, remote;
-  uint16_t lport, rport;
-  bool operator==(const TcpKey&) const = default;
-};
-
-struct TcpKeyHash {
-  size_t operator()(const TcpKey& k) const {
-    uint64_t x = (uint64_t{k.remote} << 32 | k.local) ^
-                 (uint64_t{k.rport} << 16 | k.lport) * 0x9e3779b97f4a7c15ULL;
-    return static_cast<size_t>(x ^ (x >> 29));
-  }
-};
 
 struct TimeWaitEntry {
   TcpKey key;
@@ -49,7 +34,8 @@ struct TimeWaitEntry {
 
 class TimeWaitTable {
  public:
-  explicit TimeWaitTable(uint32_t capacity);
+  // `secret` keys the index's hash (TcpKeyTable).
+  TimeWaitTable(uint32_t capacity, uint64_t secret);
 
   // Adds an entry. Returns true if the oldest one had to go to make room.
   bool insert(const TimeWaitEntry& e);
@@ -77,7 +63,7 @@ class TimeWaitTable {
 
   std::vector<Slot> ring_;
   uint32_t head_ = 0, count_ = 0;  // slots in use, live or erased
-  std::unordered_map<TcpKey, uint32_t, TcpKeyHash> index_;
+  TcpKeyTable<uint32_t> index_;    // key -> ring slot
 };
 
 }  // namespace sn

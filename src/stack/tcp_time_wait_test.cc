@@ -15,7 +15,7 @@ TimeWaitEntry entry(uint16_t port, Instant expires) {
 }
 
 TEST(TimeWaitTable, ErasedSlotsAreReusedBeforeALiveEntryIsEvicted) {
-  TimeWaitTable t(4);
+  TimeWaitTable t(4, 1);
   for (uint16_t p = 1; p <= 4; ++p)
     EXPECT_FALSE(t.insert(entry(p, kT0 + Duration::seconds(p))));
   t.erase(TcpKey{1, 2, 80, 2});
@@ -33,7 +33,7 @@ TEST(TimeWaitTable, ErasedSlotsAreReusedBeforeALiveEntryIsEvicted) {
 }
 
 TEST(TimeWaitTable, AnEntryPastItsTimeIsNotFound) {
-  TimeWaitTable t(4);
+  TimeWaitTable t(4, 1);
   t.insert(entry(1, kT0 + Duration::seconds(1)));
   t.insert(entry(2, kT0 + Duration::seconds(60)));
   // An entry added late with an early deadline sits behind a later one:
