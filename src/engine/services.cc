@@ -39,20 +39,22 @@ class UdpEcho final : public Service {
   UdpSocket* socket_;
 };
 
-// Echoes a TCP stream back (RFC 862): per connection a fixed buffer of what
-// was read and not yet written back, so a slow reader holds the writer back
-// instead of growing memory.
+// Echoes a TCP stream back (RFC 862), reading only what the send buffer has
+// room for: a slow reader holds the writer back instead of growing memory.
 class TcpEcho final : public Service {
  public:
   TcpEcho() = default;
   void accept(TcpSocket& s) {
-    auto c = std::make_unique<Conn>();
-    c->service = this;
-    c->socket = &s;
-    Conn* raw = c.get();
-    conns_.emplace(&s, std::move(c));
-    s.set_on_event([](void* a, TcpSocket& s) { static_cast<Conn*>(a)->service->pump(s); }, raw);
-    pump(s);
+    Conn& c = take_conn();
+    c.service = this;
+    c.socket = &s;
+    s.set_on_event(
+        [](void* a, TcpSocket& s) {
+          Conn& c = *static_cast<Conn*>(a);
+          c.service->pump(c, s);
+        },
+        &c);
+    pump(c, s);
   }
 
  private:
@@ -68,10 +70,19 @@ class TcpEcho final : public Service {
     size_t off = 0;  // into pending
   };
 
-  void pump(TcpSocket& s) {
-    auto it = conns_.find(&s);
-    if (it == conns_.end()) return;
-    Conn& c = *it->second;
+  // Conns are reused: a new connection takes one a closed one left.
+  Conn& take_conn() {
+    if (free_.empty()) {
+      conns_.push_back(std::make_unique<Conn>());
+      free_.reserve(conns_.size());  // room to take each back without growing
+      return *conns_.back();
+    }
+    Conn* c = free_.back();
+    free_.pop_back();
+    return *c;
+  }
+
+  void pump(Conn& c, TcpSocket& s) {
     for (;;) {
       if (c.off < c.pending.size()) {
         c.off += s.write(std::span<const std::byte>(c.pending).subspan(c.off));
@@ -91,11 +102,14 @@ class TcpEcho final : public Service {
     const bool drained = c.off == c.pending.size() && s.connection().readable_bytes() == 0;
     if (s.state() == TcpState::kClosed || (s.eof() && drained)) {
       s.close();  // FIN after what is queued; freed by the stack once closed
-      conns_.erase(it);
+      std::vector<std::byte>().swap(c.pending);  // no events come after close()
+      c.off = 0;
+      free_.push_back(&c);
     }
   }
 
-  std::unordered_map<TcpSocket*, std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<Conn>> conns_;  // every Conn made, in use or free
+  std::vector<Conn*> free_;
   std::array<std::byte, 16384> scratch_;
 };
 

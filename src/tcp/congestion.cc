@@ -5,8 +5,6 @@
 #include <algorithm>
 
 #include "base/check.h"
-#include "tcp/cubic.h"
-#include "tcp/newreno.h"
 
 namespace sn {
 
@@ -30,18 +28,6 @@ const char* to_string(CongestionAlgorithm algorithm) {
       return "cubic";
   }
   return "unknown";
-}
-
-std::unique_ptr<CongestionControl> make_congestion_control(CongestionAlgorithm algorithm,
-                                                           const CongestionConfig& config) {
-  switch (algorithm) {
-    case CongestionAlgorithm::kNewReno:
-      return std::make_unique<NewReno>(config);
-    case CongestionAlgorithm::kCubic:
-      return std::make_unique<Cubic>(config);
-  }
-  SN_CHECK(false && "unknown CongestionAlgorithm");
-  return nullptr;
 }
 
 }  // namespace sn

@@ -6,10 +6,10 @@
 // connection drives either one with the same calls.
 //
 // What the connection must do around a controller:
-// - One controller per connection, made by make_congestion_control() at
-//   connection setup; that is the only allocation. Every other call is plain
-//   arithmetic on the controller's own members: the per-segment calls never
-//   allocate, never read a clock (`now` is handed in) and never fail.
+// - One controller per connection, held in place (tcp/controller.h): no
+//   allocation. Every call is plain arithmetic on the controller's own
+//   members: the per-segment calls never allocate, never read a clock
+//   (`now` is handed in) and never fail.
 // - Send while (bytes in flight) < cwnd() (and the peer's window allows).
 // - on_ack() for every ACK that acknowledges new data while not in fast
 //   recovery. `in_flight` is the bytes outstanding *before* the ACK
@@ -112,10 +112,5 @@ class CongestionControl {
   // min(cwnd, IW), the restart window of RFC 5681 §4.1.
   virtual void on_idle_restart(Instant now) { (void)now; }
 };
-
-// The one allocation: a controller for a new connection.
-// REQUIRES: config.mss > 0, config.initial_window_segments >= 1.
-std::unique_ptr<CongestionControl> make_congestion_control(CongestionAlgorithm algorithm,
-                                                           const CongestionConfig& config);
 
 }  // namespace sn

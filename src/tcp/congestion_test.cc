@@ -3,6 +3,7 @@
 // CongestionControl interface alone (slow start, RFC 6582 recovery floors,
 // the loss window, the restart window, application-limited ACKs).
 #include "tcp/congestion.h"
+#include "tcp/controller.h"
 
 #include <gtest/gtest.h>
 
@@ -42,25 +43,30 @@ TEST(CongestionInitialWindow, SegmentsTimesMss) {
             kMaxCongestionWindow);
 }
 
-TEST(CongestionFactory, MakesTheNamedAlgorithm) {
-  auto reno = make_congestion_control(CongestionAlgorithm::kNewReno, {.mss = kMss});
-  auto cubic = make_congestion_control(CongestionAlgorithm::kCubic, {.mss = kMss});
-  ASSERT_NE(reno, nullptr);
-  ASSERT_NE(cubic, nullptr);
-  EXPECT_NE(dynamic_cast<NewReno*>(reno.get()), nullptr);
-  EXPECT_NE(dynamic_cast<Cubic*>(cubic.get()), nullptr);
+TEST(CongestionController, HoldsTheNamedAlgorithmAndRemakesIt) {
+  Controller reno(CongestionAlgorithm::kNewReno, {.mss = kMss});
+  Controller cubic(CongestionAlgorithm::kCubic, {.mss = kMss});
+  EXPECT_NE(dynamic_cast<NewReno*>(&*reno), nullptr);
+  EXPECT_NE(dynamic_cast<Cubic*>(&*cubic), nullptr);
   EXPECT_EQ(reno->cwnd(), 10 * kMss);
   EXPECT_EQ(cubic->cwnd(), 10 * kMss);
   EXPECT_EQ(reno->ssthresh(), UINT32_MAX);  // RFC 5681 §3.1: "arbitrarily high"
   EXPECT_EQ(cubic->ssthresh(), UINT32_MAX);
+  // A fresh controller of the other kind, from its initial window.
+  reno->on_enter_recovery(20 * kMss, kT0);
+  reno.make(CongestionAlgorithm::kCubic, {.mss = 2 * kMss});
+  EXPECT_NE(dynamic_cast<Cubic*>(&*reno), nullptr);
+  EXPECT_EQ(reno->cwnd(), 20 * kMss);
+  EXPECT_EQ(reno->ssthresh(), UINT32_MAX);
 }
 
 // The same calls, and for these the same answers, from either algorithm.
 class CongestionShared : public ::testing::TestWithParam<CongestionAlgorithm> {
  protected:
   std::unique_ptr<CongestionControl> make(uint32_t iw_segments = 10) {
-    return make_congestion_control(GetParam(),
-                                   {.mss = kMss, .initial_window_segments = iw_segments});
+    const CongestionConfig config{.mss = kMss, .initial_window_segments = iw_segments};
+    if (GetParam() == CongestionAlgorithm::kNewReno) return std::make_unique<NewReno>(config);
+    return std::make_unique<Cubic>(config);
   }
   // One round trip of slow start: one ACK per segment of a full window.
   static void ack_window(CongestionControl& cc, Instant now) {

@@ -37,7 +37,7 @@ Connection::Connection(const ConnectionConfig& config, PacketPool& pool, Segment
       send_(pool, config.send_buffer),
       recv_(config.recv_buffer, config.max_ooo_segments, &pool),
       rtt_(config.rto),
-      cc_(make_congestion_control(config.cc, CongestionConfig{.mss = config.mss})) {
+      cc_(config.cc, CongestionConfig{.mss = config.mss}) {
   SN_CHECK(config.mss >= 64 && config.mss <= 65535);
   SN_CHECK(config.window_scale <= kTcpMaxWindowScale);
 }
@@ -119,7 +119,7 @@ void Connection::negotiate(const TcpOptions& peer) {
   if (ts_ok_) ts_recent_ = peer.timestamps->first;
   // A stand-in for the shard's per-connection cwnd: the controller counts in
   // segments of the negotiated size.
-  cc_ = make_congestion_control(config_.cc, CongestionConfig{.mss = effective_mss()});
+  cc_.make(config_.cc, CongestionConfig{.mss = effective_mss()});
 }
 
 Result<void> Connection::connect(SeqNum iss, Instant now) {
@@ -253,7 +253,7 @@ void Connection::set_keepalive(bool on, Instant now) {
 void Connection::set_congestion(CongestionAlgorithm algorithm) {
   if (algorithm == config_.cc) return;
   config_.cc = algorithm;
-  cc_ = make_congestion_control(algorithm, CongestionConfig{.mss = effective_mss()});
+  cc_.make(algorithm, CongestionConfig{.mss = effective_mss()});
 }
 
 bool Connection::readable() const {

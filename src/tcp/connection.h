@@ -27,6 +27,7 @@
 #include "base/token_bucket.h"
 #include "buf/pool.h"
 #include "tcp/congestion.h"
+#include "tcp/controller.h"
 #include "tcp/recv_buffer.h"
 #include "tcp/rtt.h"
 #include "tcp/scoreboard.h"
@@ -320,7 +321,7 @@ class Connection {
   RecvBuffer recv_;
   RttEstimator rtt_;
   RttTimer rtt_timer_;
-  std::unique_ptr<CongestionControl> cc_;
+  Controller cc_;
   bool syn_retransmitted_ = false;
 
   // Fast retransmit and NewReno recovery (RFC 5681 §3.2, RFC 6582 §3.2).
