@@ -91,6 +91,10 @@ class Packet {
   // frame only to a port that says it can (Port::tx_l4_csum_offload); it
   // completes the checksum itself for any other.
   bool l4_csum_partial = false;
+  // On a sent chain holding one TCP segment longer than its MSS: the payload
+  // bytes of each segment it stands for (TSO: the port cuts it, see
+  // Port::tx_tso_max); 0 for an ordinary frame.
+  uint16_t gso_size = 0;
 
  private:
   friend class PacketPool;

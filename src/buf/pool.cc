@@ -131,6 +131,7 @@ PacketPtr PacketPool::alloc() {
   p->iface = 0;
   p->l4_csum_ok = false;
   p->l4_csum_partial = false;
+  p->gso_size = 0;
   return PacketPtr(p);
 }
 

@@ -38,7 +38,8 @@ class Port {
 
   // Receives up to out.size() frames into packets from `pool`; returns how many.
   virtual size_t rx_burst(PacketPool& pool, std::span<PacketPtr> out, Instant now) = 0;
-  // Sends every frame in `frames` (single packets, not chains) and releases
+  // Sends every frame in `frames` (single packets, not chains, but for the
+  // TSO super-frames of a port with tx_tso_max()) and releases
   // them; a frame the device cannot take is dropped and counted. Returns how
   // many were handed to the device.
   virtual size_t tx_burst(std::span<PacketPtr> frames, Instant now) = 0;
@@ -57,6 +58,12 @@ class Port {
   // (Packet::l4_csum_partial): the device completes it, or carries it to a
   // receiver that trusts the link (a local peer; see port/partial_csum.h).
   virtual bool tx_l4_csum_offload() const { return false; }
+  // TCP segmentation offload: the largest IPv4 datagram of a TCP super-frame
+  // (a chain with Packet::gso_size set and a partial checksum) the device
+  // cuts into segments itself, or 0 if it takes only frames within the MTU.
+  // A port that says so takes such chains in tx_burst(); the stack cuts
+  // super-frames for any other (Linux's GSO).
+  virtual uint32_t tx_tso_max() const { return 0; }
 
   virtual const PortCounters& counters() const = 0;
   // The device's own counters beyond counters(); wrappers pass the inner's on.

@@ -67,10 +67,12 @@ class FakePort final : public Port {
   MacAddress mac() const override { return testing::mac(1); }
   uint32_t mtu() const override { return mtu_value; }
   bool tx_l4_csum_offload() const override { return csum_offload; }
+  uint32_t tx_tso_max() const override { return tso_max; }
   const PortCounters& counters() const override { return counters_; }
 
   uint32_t mtu_value = 1500;
   bool csum_offload = false;
+  uint32_t tso_max = 0;
   std::deque<PacketPtr> rx;
   std::vector<PacketPtr> sent;
   std::vector<Instant> sent_at;

@@ -10,8 +10,11 @@
 // in, instead of segmenting and checksumming every 1500 bytes itself. The
 // port splits such a super-frame at the engine's MTU (gso_split.h) and vouches
 // for the checksums the header says need no check (Packet::l4_csum_ok). The
-// engine's own frames go out with a header that asks for nothing: they carry
-// their checksums and are never larger than the MTU.
+// same offloads work the other way: the engine's TCP frames go out with a
+// partial checksum for the kernel to complete (VIRTIO_NET_HDR_F_NEEDS_CSUM),
+// and its TCP super-segments of up to 64 KiB (Packet::gso_size) as one
+// writev() each, which the kernel takes whole, as it takes a GRO'd frame
+// (VIRTIO_NET_HDR_GSO_TCPV4); other frames with a header that asks for nothing.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +29,12 @@
 namespace sn {
 
 struct TapCounters {
-  Counter gso_frames;      // TCP super-frames (larger than the MTU) received and split
-  Counter resegmented;     // the segments they were split into
-  Counter csum_offloaded;  // frames whose header vouched for their TCP/UDP checksum
-  Counter rx_oversize;     // frames dropped: larger than the MTU, and not TCP to split
+  Counter gso_frames;       // TCP super-frames (larger than the MTU) received and split
+  Counter resegmented;      // the segments they were split into
+  Counter csum_offloaded;   // frames whose header vouched for their TCP/UDP checksum
+  Counter rx_oversize;      // frames dropped: larger than the MTU, and not TCP to split
+  Counter tx_tso_frames;    // TCP super-segments sent whole for the kernel to take
+  Counter tx_csum_partial;  // frames sent with a checksum for the kernel to complete
 };
 
 class TapPort final : public Port {
@@ -60,6 +65,8 @@ class TapPort final : public Port {
   MacAddress mac() const override { return mac_; }
   uint32_t mtu() const override { return mtu_; }
   int wait_fd() const override { return fd_; }
+  bool tx_l4_csum_offload() const override { return vnet_; }
+  uint32_t tx_tso_max() const override { return vnet_ ? 65535 : 0; }
   const PortCounters& counters() const override { return counters_; }
   std::span<const DeviceCounter> device_counters() const override { return named_; }
   const TapCounters& tap_counters() const { return tap_; }
@@ -94,10 +101,10 @@ class TapPort final : public Port {
   uint32_t split_done_ = 0;   // TCP payload bytes of it delivered already
   PortCounters counters_;
   TapCounters tap_;
-  const DeviceCounter named_[4] = {{"tap_gso_frames", &tap_.gso_frames},
-                                   {"tap_resegmented", &tap_.resegmented},
-                                   {"tap_csum_offloaded", &tap_.csum_offloaded},
-                                   {"tap_rx_oversize", &tap_.rx_oversize}};
+  const DeviceCounter named_[6] = {
+      {"tap_gso_frames", &tap_.gso_frames},         {"tap_resegmented", &tap_.resegmented},
+      {"tap_csum_offloaded", &tap_.csum_offloaded}, {"tap_rx_oversize", &tap_.rx_oversize},
+      {"tap_tx_tso_frames", &tap_.tx_tso_frames},   {"tap_tx_csum_partial", &tap_.tx_csum_partial}};
 };
 
 }  // namespace sn

@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
                   "TCP connections per shard, TIME-WAIT aside (each costs memory only while open)")
       ->check(CLI::Range(16u, 4'000'000u))
       ->default_val(cfg.stack.tcp.max_connections);
+  run->add_option("--tso", cfg.stack.tcp.tso,
+                  "Send TCP data as super-segments of up to 64 KiB where the port cuts them "
+                  "itself (TAP with offloads)")
+      ->default_val(cfg.stack.tcp.tso);
   uint32_t spin_us = 50;
   run->add_option("--spin-us", spin_us,
                   "Microseconds an idle shard keeps polling before it sleeps (0: sleep at once)")

@@ -44,6 +44,9 @@ struct TcpConfig {
   // Our MSS (RFC 6691, RFC 9293 §3.7.1): the route's interface MTU less 40,
   // at most this (connection.mss where there is no route).
   uint32_t max_mss = 65495;
+  // Send new data as super-segments when the route's port cuts them itself
+  // (Port::tx_tso_max; connection.tso_max is set from it).
+  bool tso = true;
   uint32_t max_connections = 4096;      // in every state but TIME-WAIT's table
   uint32_t max_time_wait = 4096;        // TIME-WAIT entries (Linux: tcp_max_tw_buckets)
   bool syn_cookies = true;              // when a listener's SYN queue is full (RFC 4987)

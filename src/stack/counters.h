@@ -19,6 +19,8 @@ namespace sn {
   X(ip_rx_datagrams) \
   X(ip_tx_datagrams) \
   X(ip_tx_fragments) \
+  X(ip_tx_tso) \
+  X(ip_tx_gso_segments) \
   X(ip_reassembled) \
   X(arp_rx) \
   X(arp_tx_requests) \

@@ -1,10 +1,15 @@
 // IPv4 receive and send paths.
 #include "stack/ipv4.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "stack/chain_checksum.h"
 #include "stack/stack.h"
+#include "wire/bytes.h"
 #include "wire/icmp.h"
 #include "wire/ipv4.h"
+#include "wire/tcp.h"
 
 namespace sn {
 
@@ -128,13 +133,18 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   }
   Interface& ifc = stack_.iface(hop->iface);
   const uint32_t len = payload->chain_size();
-  // What the port cannot carry partial, the stack completes (Linux's
-  // skb_checksum_help()).
-  if (payload->l4_csum_partial && !ifc.port->tx_l4_csum_offload()) complete_tcp_checksum(*payload);
   if (len + Ipv4Header::kSize > 65535) {
     c.drop.ip_too_big.inc();
     return Error{Errc::kTooBig, "datagram larger than 65535 bytes"};
   }
+  const Ipv4Address src = s.src.is_any() ? ifc.address.address : s.src;
+  const bool tso = payload->gso_size != 0;
+  if (tso && (len + Ipv4Header::kSize > ifc.port->tx_tso_max() || !ifc.port->tx_l4_csum_offload() ||
+              payload->headroom() < Ipv4Header::kSize + kMaxLinkHeader))
+    return send_segmented(s, src, *payload);  // (the port cannot: Linux's GSO)
+  // What the port cannot carry partial, the stack completes (Linux's
+  // skb_checksum_help()).
+  if (payload->l4_csum_partial && !ifc.port->tx_l4_csum_offload()) complete_tcp_checksum(*payload);
   Ipv4Header h;
   h.tos = s.tos;
   h.total_length = static_cast<uint16_t>(len + Ipv4Header::kSize);
@@ -142,10 +152,13 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   h.df = s.df;
   h.ttl = s.ttl ? s.ttl : stack_.config().default_ttl;
   h.protocol = s.protocol;
-  h.src = s.src.is_any() ? ifc.address.address : s.src;
+  h.src = src;
   h.dst = s.dst;
 
-  if (h.total_length > ifc.mtu) {
+  if (tso) {
+    // The port cuts it: the chain goes as it is, headers in its first link.
+    c.ip_tx_tso.inc();
+  } else if (h.total_length > ifc.mtu) {
     if (s.df) {
       c.drop.ip_df_too_big.inc();
       return Error{Errc::kTooBig, "datagram exceeds the MTU and may not be fragmented"};
@@ -155,7 +168,7 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
     if (r) c.ip_tx_datagrams.inc();
     return r;
   }
-  if (payload->next() || payload->headroom() < Ipv4Header::kSize + kMaxLinkHeader) {
+  if (!tso && (payload->next() || payload->headroom() < Ipv4Header::kSize + kMaxLinkHeader)) {
     // Gather into one buffer: a frame leaves as one packet.
     PacketPtr flat = stack_.pool().alloc();
     if (!flat) {
@@ -169,6 +182,50 @@ Result<void> Ipv4::send(const Send& s, PacketPtr payload) {
   h.emit(std::span<std::byte>(payload->prepend(Ipv4Header::kSize), Ipv4Header::kSize));
   c.ip_tx_datagrams.inc();
   stack_.arp().output(ifc, hop->next_hop, std::move(payload));
+  return ok();
+}
+
+// Cuts a TCP super-segment (data at its TCP header, all of which is in the
+// first link) into segments of at most gso_size payload bytes and sends each,
+// as a device with TSO would (RFC 9293 §3.7.1; Linux's tcp_gso_segment()):
+// the header copied, the sequence number advanced, CWR on the first segment
+// only, FIN and PSH on the last only, a partial checksum for each one's
+// length. A segment the pool cannot hold ends the cut: TCP's retransmission
+// covers what did not go, as for any segment lost on the way.
+Result<void> Ipv4::send_segmented(const Send& s, Ipv4Address src, const Packet& super) {
+  StackCounters& c = stack_.counters();
+  const uint32_t thl = super.size() >= kTcpMinHeaderSize ? (load8(super.data() + 12) >> 4) * 4u : 0;
+  const uint32_t mss = super.gso_size;
+  if (thl < kTcpMinHeaderSize || super.size() < thl ||
+      thl + mss > stack_.pool().buffer_size() - stack_.pool().headroom()) {
+    c.drop.ip_too_big.inc();  // not a segment this stack made: nothing to cut it into
+    return Error{Errc::kTooBig, "a TCP super-segment that cannot be cut"};
+  }
+  const uint32_t data = super.chain_size() - thl;
+  const SeqNum seq{load32(super.data() + 4)};
+  const uint8_t flags = load8(super.data() + 13);
+  for (uint32_t off = 0; off < data; off += mss) {
+    const uint32_t n = std::min(mss, data - off);
+    const bool last = off + n == data;
+    PacketPtr seg = stack_.pool().alloc();
+    if (!seg) {
+      c.drop.no_buffer.inc();
+      return Error{Errc::kNoBuffers, "packet pool exhausted while cutting a TCP segment"};
+    }
+    std::byte* p = seg->append(thl + n);
+    std::memcpy(p, super.data(), thl);
+    chain_copy_out(super, thl + off, std::span<std::byte>(p + thl, n));
+    store32(p + 4, (seq + off).v);
+    uint8_t f = flags;
+    if (!last) f &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
+    if (off != 0) f &= static_cast<uint8_t>(~kTcpCwr);
+    store8(p + 13, f);
+    store16(p + 16, static_cast<uint16_t>(pseudo_header_sum(src, s.dst, kIpProtoTcp,
+                                                            static_cast<uint16_t>(thl + n))));
+    seg->l4_csum_partial = true;
+    c.ip_tx_gso_segments.inc();
+    if (Result<void> r = send(s, std::move(seg)); !r) return r;
+  }
   return ok();
 }
 

@@ -49,7 +49,9 @@ class Ipv4 {
   // `link_broadcast`: its frame was sent to a broadcast or multicast MAC.
   void receive(Interface& ifc, PacketPtr packet, bool link_broadcast = false);
   // Sends `payload` (a chain; data at the transport header), fragmenting it
-  // when it exceeds the MTU of the interface the route picks.
+  // when it exceeds the MTU of the interface the route picks. A TCP
+  // super-segment (Packet::gso_size) goes to a port with TSO whole, and is
+  // cut into segments here for any other.
   Result<void> send(const Send& s, PacketPtr payload);
   // The source address a datagram to `dst` would carry, if it is routable.
   Result<Ipv4Address> source_for(Ipv4Address dst) const;
@@ -67,6 +69,7 @@ class Ipv4 {
   Result<Hop> route(Ipv4Address dst) const;
   Result<void> fragment(Interface& ifc, Ipv4Address next_hop, Ipv4Header& h, PacketPtr payload);
   bool fragments_in_place(const Packet& payload, uint32_t max_fragment) const;
+  Result<void> send_segmented(const Send& s, Ipv4Address src, const Packet& super);
 
   Stack& stack_;
   Reassembler reassembler_;

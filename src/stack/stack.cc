@@ -144,7 +144,7 @@ void Stack::flush(Interface& ifc) {
   // counters say what the device took, and what it refused is counted here.
   for (const PacketPtr& p : ifc.tx) {
     counters_.tx_frames.inc();
-    counters_.tx_bytes.inc(p->size());
+    counters_.tx_bytes.inc(p->next() ? p->chain_size() : p->size());  // (a TSO chain)
   }
   const size_t offered = ifc.tx.size();
   const size_t taken = ifc.port->tx_burst(std::span<PacketPtr>(ifc.tx), now_);

@@ -216,9 +216,21 @@ uint32_t Tcp::our_mss(Ipv4Address remote) const {
   return std::min(config_.max_mss, std::max<uint32_t>(stack_.iface(hop->iface).mtu, 576) - 40);
 }
 
+// The payload of a TSO super-segment to `remote`: what the route's port takes
+// (Port::tx_tso_max), less the IP header and the largest TCP header.
+uint32_t Tcp::tso_max(Ipv4Address remote) const {
+  if (!config_.tso) return 0;
+  auto hop = stack_.routes().lookup(remote);
+  if (!hop) return 0;
+  const Interface& ifc = stack_.iface(hop->iface);
+  const uint32_t datagram = ifc.port->tx_tso_max();
+  return ifc.port->tx_l4_csum_offload() && datagram > 80 ? datagram - 80 : 0;
+}
+
 TcpSocket* Tcp::create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport) {
   ConnectionConfig cc = config_.connection;
   cc.mss = our_mss(remote);
+  cc.tso_max = tso_max(remote);
   cc.defer_acks = true;  // flush_acks() sends them before the stack transmits
   auto s = std::unique_ptr<TcpSocket>(new TcpSocket(*this, cc, local, lport, remote, rport));
   TcpSocket* raw = s.get();

@@ -141,6 +141,7 @@ class Tcp {
   friend class TcpSocket;
   TcpSocket* create(Ipv4Address local, L4Port lport, Ipv4Address remote, L4Port rport);
   uint32_t our_mss(Ipv4Address remote) const;  // the MSS we announce to `remote`
+  uint32_t tso_max(Ipv4Address remote) const;  // ConnectionConfig::tso_max to `remote`
   // After a socket's connection did anything: re-arm its deadline, hand a
   // finished handshake to its listener, deliver the event, and free it if it
   // is closed and released. The caller must not touch `s` afterwards.

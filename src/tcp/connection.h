@@ -75,6 +75,11 @@ struct ConnectionConfig {
   // wrote in between carries the ACK (Linux holds the handshake ACK likewise
   // when data is about to follow, tcp_rcv_synsent_state_process).
   bool defer_acks = false;
+  // TCP segmentation offload: new data may go out as one super-segment of up
+  // to this many payload bytes, which the stack or the port cuts into
+  // segments of one MSS each (Packet::gso_size); 0: one MSS per segment.
+  // Retransmissions are one MSS each.
+  uint32_t tso_max = 0;
 };
 
 // Why a connection ended abnormally.

@@ -151,6 +151,8 @@ void Connection::send_segment(SeqNum seq, uint32_t len, bool fin, Instant now) {
   if (len > 0 && seq + len == data_end()) flags |= kTcpPsh;  // the last byte written
   TcpHeader h = header(seq, flags, now);
   if (len == 0) add_sack_blocks(h);  // blocks on data would push it past the MSS
+  const uint32_t mss = effective_mss();
+  if (len > mss) payload->gso_size = static_cast<uint16_t>(mss);  // a super-segment
   emit(h, std::move(payload));
 }
 
@@ -226,7 +228,14 @@ void Connection::output(Instant now) {
 Connection::NewData Connection::next_data(uint32_t usable) const {
   const uint32_t mss = effective_mss();
   const uint32_t queued = unsent();
-  uint32_t len = std::min({queued, usable, mss});
+  uint32_t len = std::min({queued, usable, std::max(mss, config_.tso_max)});
+  if (len > mss) {
+    // A super-segment (TSO) stands for full segments, and a short last one
+    // only where it would go alone too: it empties the queue and Nagle is
+    // off (with the full ones in flight, Nagle would hold it back).
+    const uint32_t tail = len % mss;
+    if (tail != 0 && !(len == queued && config_.nodelay)) len -= tail;
+  }
   // RFC 6675 §5.1: below SND.MAX (going back after an RTO) a segment stops
   // where SACKed data starts; such a short segment is a retransmission, not
   // a small write, and is not held back by Nagle or SWS avoidance.
@@ -279,8 +288,9 @@ void Connection::sack_output(Instant now) {
     // allows", with SWS avoidance and Nagle; cwnd is pipe's business here.
     NewData d;
     if (snd_nxt_ == snd_max_) {
+      // One segment at a time here (C.5): no super-segment (TSO).
       const uint32_t flight = in_flight();
-      d = next_data(snd_wnd_ > flight ? snd_wnd_ - flight : 0);
+      d = next_data(std::min(snd_wnd_ > flight ? snd_wnd_ - flight : 0, mss));
     }
     // (C.1)
     const SackSegment s = scoreboard_.next_seg({.snd_una = snd_una_,
