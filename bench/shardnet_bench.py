@@ -37,10 +37,12 @@ connections; the first alone serves port 7, so the 32 measured connections
 are served as in the other runs. Figures: rate = requests (or connections)
 completed in the measured window / its length, after a warm-up; latency
 percentiles from the load generator's histogram (send to full response, or
-connect() to full response); Gbit/s from the bytes the client moved; CPU = the
-server's (and the client's) CPU time over the wall time (for Linux only the
-server process: its softirq work on other contexts is not counted; the
-engine's is its shard's busy time). Then the engine runs under callgrind for its instructions per RPC.
+connect() to full response); Gbit/s from the bytes the client moved; CPU over
+the wall time: for the Linux server, CPU 0's busy time (its process and the
+kernel's work on that core; what veth runs on the sender's core for it, its
+receive path, is on the client's), for the engine its shard's busy time, for
+the client its process's CPU time. Then the engine runs under callgrind for
+its instructions per RPC.
 
 Run as root: `shardnet bench [--quick] [--only WORKLOAD] [--json FILE]
 [--plot FILE.png]`.
@@ -104,6 +106,18 @@ def cpu_of(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
+
+
+def cpu0_busy():
+    """Seconds CPU 0 spent on anything but idling (user, system, interrupts,
+    softirq), from /proc/stat: the Linux server's process and the kernel
+    work done on its core, e.g. its transmit path."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu0 "):
+                v = [int(x) for x in line.split()[1:]]
+                return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def wait_for(pred, seconds, what):
@@ -187,7 +201,7 @@ class Server:
 
     def cpu(self):
         if self.kind in ("linux", "loopback"):
-            return cpu_of(self.procs[0].pid)
+            return cpu0_busy()  # the server alone is pinned there
         busy = 0.0
         try:
             stats = json.loads(sh(f"{self.tools.shardnet} stats --json --control {CONTROL}").stdout)

@@ -22,9 +22,9 @@ namespace sn {
 namespace {
 
 constexpr uint32_t kMaxQueues = 256;  // the kernel's MAX_TAP_QUEUES
-// Links of a chain written in one writev: a 64 KiB super-segment in 2 KiB
-// buffers takes 34.
-constexpr int kMaxIov = 64;
+// Links of a chain written in one writev: a super-segment of up to 64 KiB in
+// the smallest buffers (1 KiB, --buffer-size) takes up to 65.
+constexpr int kMaxIov = 128;
 // The largest frame the kernel hands over with TSO: an IPv4 datagram of up
 // to 64 KiB behind an Ethernet header with a tag.
 constexpr uint32_t kScratchSize = 65536 + kMaxLinkHeader;

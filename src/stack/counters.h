@@ -10,7 +10,10 @@ namespace sn {
 
 // clang-format off
 // X(name): traffic and events; tcp_connections and tcp_time_wait are gauges
-// (connections in the table now, entries in the TIME-WAIT table now).
+// (connections in the table now, entries in the TIME-WAIT table now). A TCP
+// super-segment (TSO) counts once in tcp_tx_segments, ip_tx_datagrams and
+// tx_frames, and in ip_tx_tso; ip_tx_gso_segments counts the segments the
+// stack cut from one for a port without TSO.
 #define SN_STACK_TRAFFIC_COUNTERS(X) \
   X(rx_frames) \
   X(rx_bytes) \

@@ -129,8 +129,11 @@ void Stack::transmit(uint16_t iface, PacketPtr frame) {
     const uint32_t pad = static_cast<uint32_t>(kEthernetMinFrameSize) - frame->size();
     std::memset(frame->append(pad), 0, pad);
   }
+  // A TSO super-segment holds a buffer per 2 KiB: it goes at once rather
+  // than keep a batch's worth of them from the pool.
+  const bool chain = frame->next() != nullptr;
   ifc.tx.push_back(std::move(frame));
-  if (ifc.tx.size() >= config_.tx_batch) flush(ifc);
+  if (ifc.tx.size() >= config_.tx_batch || chain) flush(ifc);
 }
 
 void Stack::flush() {

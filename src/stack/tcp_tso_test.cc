@@ -42,7 +42,7 @@ struct Frame {
 // checksum offload and TSO as asked.
 class TcpTsoTest : public ::testing::Test {
  protected:
-  void open(bool csum_offload, uint32_t tso_max, bool nodelay = false) {
+  void open(bool csum_offload, uint32_t tso_max, bool nodelay = false, uint16_t window = 65535) {
     s_->port.csum_offload = csum_offload;
     s_->port.tso_max = tso_max;
     s_->take_sent();
@@ -60,6 +60,7 @@ class TcpTsoTest : public ::testing::Test {
     iss_ = syn_ack.seq.v;
     TcpHeader ack = segment(1001, kTcpPort.v, 101, iss_ + 1, kTcpAck);
     ack.options.timestamps = {{5001, syn_ack.options.timestamps->first}};
+    ack.window = window;
     s_->feed_ip(tcp_datagram(ack, {}));
     ASSERT_NE(sock_, nullptr);
     sock_->set_nodelay(nodelay);
@@ -173,6 +174,40 @@ TEST_F(TcpTsoTest, ARetransmissionIsOneMss) {
   EXPECT_EQ(frames[0].gso_size, 0u);
   EXPECT_EQ(frames[0].tcp()->seq().v, iss_ + 1);
   EXPECT_EQ(frames[0].tcp()->payload().size(), kMss);
+}
+
+// A super-segment needs a buffer per 2 KiB at once: a pool too short for it
+// sends one MSS at a time, and the rest goes once the window next opens.
+TEST_F(TcpTsoTest, APoolTooShortForASuperSegmentSendsOneMss) {
+  open(true, 65535, false, /*window=*/0);
+  data_ = pattern(10 * kMss, 4);
+  ASSERT_EQ(sock_->write(data_), data_.size());
+  s_->flush();
+  ASSERT_TRUE(take().empty());  // the peer's window is closed
+  std::vector<PacketPtr> held;
+  while (s_->pool.available() > 4)
+    held.push_back(s_->pool.alloc());
+  TcpHeader open_window = segment(1001, kTcpPort.v, 101, iss_ + 1, kTcpAck);
+  open_window.options.timestamps = {{5002, 0}};
+  s_->feed_ip(tcp_datagram(open_window, {}));
+  // One MSS at a time while the pool holds out.
+  auto frames = take();
+  ASSERT_GE(frames.size(), 1u);
+  ASSERT_LT(frames.size(), 10u);
+  for (const Frame& f : frames) {
+    EXPECT_EQ(f.gso_size, 0u);
+    EXPECT_EQ(f.tcp()->payload().size(), kMss);
+  }
+  held.clear();
+  const uint32_t acked = static_cast<uint32_t>(frames.size()) * kMss;
+  TcpHeader ack = segment(1001, kTcpPort.v, 101, iss_ + 1 + acked, kTcpAck);
+  ack.options.timestamps = {{5003, 0}};
+  s_->feed_ip(tcp_datagram(ack, {}));
+  auto rest = take();
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].gso_size, kMss);
+  frames.insert(frames.end(), rest.begin(), rest.end());
+  EXPECT_EQ(payload(frames), data_);
 }
 
 // A super-segment built as TCP builds one: header with timestamps, partial

@@ -78,7 +78,8 @@ struct ConnectionConfig {
   // TCP segmentation offload: new data may go out as one super-segment of up
   // to this many payload bytes, which the stack or the port cuts into
   // segments of one MSS each (Packet::gso_size); 0: one MSS per segment.
-  // Retransmissions are one MSS each.
+  // What loss recovery resends (the RTO's first segment, SACK recovery's)
+  // goes one MSS at a time; going back after an RTO sends what cwnd allows.
   uint32_t tso_max = 0;
 };
 
@@ -251,8 +252,10 @@ class Connection {
   void send_ack(Instant now);  // a pure ACK now; clears any pending one
   void send_challenge_ack(Instant now);
   void send_rst(SeqNum seq, Instant now);
-  // One segment of [seq, seq + len) plus FIN if `fin`, ACK always set.
-  void send_segment(SeqNum seq, uint32_t len, bool fin, Instant now);
+  // One segment of [seq, seq + len) plus FIN if `fin`, ACK always set;
+  // returns the bytes it covered: len, one MSS when the pool cannot hold a
+  // super-segment (then no FIN), or 0 when it cannot hold the data at all.
+  uint32_t send_segment(SeqNum seq, uint32_t len, bool fin, Instant now);
   uint32_t retransmit_first(Instant now);  // the segment at SND.UNA; returns its length
   // [seq, seq + len) again, the FIN too if the range covers it (SACK recovery).
   void retransmit_range(SeqNum seq, uint32_t len, Instant now);
@@ -263,7 +266,7 @@ class Connection {
     bool fin = false;
   };
   NewData next_data(uint32_t usable) const;
-  void send_data(NewData d, Instant now);  // at SND.NXT
+  bool send_data(NewData d, Instant now);  // at SND.NXT; false: the pool is exhausted
   void sack_output(Instant now);           // RFC 6675 §5 (C)
   void emit(const TcpHeader& h, PacketPtr payload);
   void add_sack_blocks(TcpHeader& h) const;

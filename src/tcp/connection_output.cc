@@ -140,20 +140,28 @@ void Connection::send_rst(SeqNum seq, Instant now) {
   emit(h, nullptr);
 }
 
-void Connection::send_segment(SeqNum seq, uint32_t len, bool fin, Instant now) {
+uint32_t Connection::send_segment(SeqNum seq, uint32_t len, bool fin, Instant now) {
   PacketPtr payload;
+  const uint32_t mss = effective_mss();
   if (len > 0) {
     payload = send_.copy(seq, len, pool_.headroom());
-    if (!payload) return;  // pool exhausted: the RTO sends it again
+    if (!payload && len > mss) {
+      // A super-segment needs a buffer per 2 KiB at once: with the pool that
+      // short, one MSS, and the rest when the window next opens.
+      len = mss;
+      fin = false;
+      payload = send_.copy(seq, len, pool_.headroom());
+    }
+    if (!payload) return 0;  // pool exhausted
   }
   uint8_t flags = kTcpAck;
   if (fin) flags |= kTcpFin;
   if (len > 0 && seq + len == data_end()) flags |= kTcpPsh;  // the last byte written
   TcpHeader h = header(seq, flags, now);
   if (len == 0) add_sack_blocks(h);  // blocks on data would push it past the MSS
-  const uint32_t mss = effective_mss();
   if (len > mss) payload->gso_size = static_cast<uint16_t>(mss);  // a super-segment
   emit(h, std::move(payload));
+  return len;
 }
 
 void Connection::retransmit_range(SeqNum seq, uint32_t len, Instant now) {
@@ -214,8 +222,7 @@ void Connection::output(Instant now) {
       const uint32_t wnd = std::min(cc_->cwnd(), snd_wnd_);
       const NewData d = next_data(wnd > flight ? wnd - flight : 0);
       if (d.len == 0 && !d.fin) break;
-      send_data(d, now);
-      if (d.fin) break;
+      if (!send_data(d, now) || d.fin) break;
     }
   }
   // §3.8.6.1: data waiting, nothing in flight to bring an ACK, and a window
@@ -263,15 +270,23 @@ Connection::NewData Connection::next_data(uint32_t usable) const {
   return {len, fin};
 }
 
-void Connection::send_data(NewData d, Instant now) {
+bool Connection::send_data(NewData d, Instant now) {
+  const uint32_t sent = send_segment(snd_nxt_, d.len, d.fin, now);
+  if (d.len > 0 && sent == 0) {
+    // The pool is exhausted: nothing went. The RTO tries again (or an ACK
+    // first), as after a loss.
+    if (rto_at_ == Instant::never()) arm_rto(now);
+    return false;
+  }
   if (d.len > 0 && !ts_ok_ && !rtt_timer_.running() && snd_nxt_ == snd_max_)
     rtt_timer_.start(snd_nxt_, now);
-  send_segment(snd_nxt_, d.len, d.fin, now);
+  if (sent < d.len) d = {sent, false};
   snd_nxt_ += d.len + (d.fin ? 1 : 0);
   snd_max_ = seq_max(snd_max_, snd_nxt_);
   persist_at_ = Instant::never();
   persist_backoffs_ = 0;
   if (rto_at_ == Instant::never()) arm_rto(now);
+  return true;
 }
 
 // RFC 6675 §5 (B.2) and (C), in SACK-based loss recovery: "If cwnd - pipe
@@ -303,7 +318,7 @@ void Connection::sack_output(Instant now) {
       case Rule::kNone:
         return;
       case Rule::kNewData:
-        send_data(d, now);  // (C.3): HighData moves with SND.MAX
+        if (!send_data(d, now)) return;  // (C.3): HighData moves with SND.MAX
         pipe += d.len + (d.fin ? 1u : 0u);
         break;
       case Rule::kLost:

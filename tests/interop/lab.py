@@ -201,6 +201,12 @@ class Lab:
         return ([l for l in r.stdout.splitlines() if l.strip()]
                 + bad_tcp_checksums(self.pcap, self.engine_mac))
 
+    def kernel_tcp_counters(self):
+        """The Linux side's TCP counters (/proc/net/snmp of the lab's
+        namespace, which this process has entered)."""
+        lines = [l.split() for l in open("/proc/net/snmp") if l.startswith("Tcp:")]
+        return dict(zip(lines[0][1:], map(int, lines[1][1:])))
+
     def engine_packets_in_capture(self):
         r = sh(f"tshark -r {self.pcap} -Y 'eth.src == {self.engine_mac}'", check=False)
         return len([l for l in r.stdout.splitlines() if l.strip()])

@@ -71,6 +71,9 @@ with lab.Lab(binary, services=["tcp-echo:7", "discard:9"], tag="tcp") as L:
             and k["ip_tx_gso_segments"] == 0,
             f"TSO through TAP: {k['ip_tx_tso']} super-segments, {tap['tap_tx_tso_frames']} "
             f"written whole, {tap['tap_tx_csum_partial']} partial checksums")
+    # ... which the kernel completed: it found no bad checksum.
+    errors = L.kernel_tcp_counters()["InCsumErrors"]
+    c.check(errors == 0, f"Linux counted no TCP checksum errors: {errors}")
     code, _ = L.stop_engine()
     c.check(code == 0, "clean exit")
 
